@@ -1,0 +1,314 @@
+package org.prilora.layers;
+
+import org.deeplearning4j.nn.api.ParamInitializer;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.layers.LayerValidation;
+import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
+import org.deeplearning4j.nn.conf.memory.MemoryReport;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.optimize.api.TrainingListener;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.learning.config.NoOp;
+import org.nd4j.linalg.learning.regularization.Regularization;
+import org.prilora.adapter.AdapterInit;
+import org.prilora.adapter.ScalingMode;
+import org.prilora.layers.impl.PriLoraDenseLayer;
+import org.prilora.layers.impl.PriLoraDenseParamInitializer;
+import org.prilora.pruning.PruningMode;
+
+import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A drop-in for DL4J's {@code DenseLayer} whose weight {@code W} and bias {@code b} are frozen and which
+ * trains a LoRA update {@code s·(x·Aᵀ)·Bᵀ} instead: {@code y = act(x·W + b + s·(x·(A⊙M)ᵀ)·Bᵀ)}.
+ *
+ * <p>Input is feed-forward {@code [mb, nIn]} or recurrent ({@code NCW [mb, nIn, T]} or {@code NWC [mb, T, nIn]},
+ * applied per time step; the output keeps the layout). Parameters: {@code W [nIn,nOut]} and {@code b [1,nOut]}
+ * (frozen: no updater state, no regularization, no gradient computed), {@code lora_A [r,nIn]} and
+ * {@code lora_B [nOut,r]} (trainable), {@code xnorm [1,nIn+1]} (input-norm EMA, non-trainable) and, in
+ * PERSISTENT_MASK mode, {@code lora_M [r,nIn]} (non-trainable). All are saved with the model.
+ *
+ * <pre>{@code
+ * .layer(new PriLoraDense.Builder().nIn(384).nOut(1536).activation(Activation.GELU).rank(8).alpha(16).build())
+ * }</pre>
+ */
+public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
+    private static final long serialVersionUID = 1L;
+
+    private boolean hasBias = true;
+    private int rank = 8;
+    private double alpha = 16;
+    private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
+    private double loraDropout = 0.0;
+    private PruningMode pruningMode = PruningMode.REGROW;
+    private AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
+    private RNNFormat rnnDataFormat = RNNFormat.NCW;
+
+    /** For JSON deserialization. */
+    protected PriLoraDense() {
+    }
+
+    protected PriLoraDense(Builder b) {
+        super(b);
+        this.hasBias = b.hasBias;
+        this.rank = b.rank;
+        this.alpha = b.alpha;
+        this.scalingMode = b.scalingMode;
+        this.loraDropout = b.loraDropout;
+        this.pruningMode = b.pruningMode;
+        this.adapterInit = b.adapterInit;
+        this.rnnDataFormat = b.rnnDataFormat;
+        initializeConstraints(b);
+    }
+
+    @Override
+    public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> trainingListeners, int layerIndex,
+                             INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
+        LayerValidation.assertNInNOutSet("PriLoraDense", getLayerName(), layerIndex, getNIn(), getNOut());
+        validateRank(getLayerName(), rank, nIn, nOut);
+        PriLoraDenseLayer ret = new PriLoraDenseLayer(conf, networkDataType);
+        ret.setListeners(trainingListeners);
+        ret.setIndex(layerIndex);
+        ret.setParamsViewArray(layerParamsView);
+        Map<String, INDArray> paramTable = initializer().init(conf, layerParamsView, initializeParams);
+        ret.setParamTable(paramTable);
+        ret.setConf(conf);
+        return ret;
+    }
+
+    static void validateRank(String layerName, int rank, long nIn, long nOut) {
+        long max = Math.min(nIn, nOut);
+        if (rank < 1 || rank > max) {
+            throw new IllegalArgumentException("rank: expected a value in [1, min(nIn, nOut) = " + max + "] for layer '"
+                    + layerName + "' (nIn=" + nIn + ", nOut=" + nOut + "), got " + rank);
+        }
+    }
+
+    @Override
+    public ParamInitializer initializer() {
+        return PriLoraDenseParamInitializer.getInstance();
+    }
+
+    @Override
+    public InputType getOutputType(int layerIndex, InputType inputType) {
+        if (inputType != null && inputType.getType() == InputType.Type.RNN) {
+            InputType.InputTypeRecurrent r = (InputType.InputTypeRecurrent) inputType;
+            return InputType.recurrent(nOut, r.getTimeSeriesLength(), r.getFormat());
+        }
+        return super.getOutputType(layerIndex, inputType);
+    }
+
+    @Override
+    public void setNIn(InputType inputType, boolean override) {
+        super.setNIn(inputType, override);
+        if (inputType != null && inputType.getType() == InputType.Type.RNN) {
+            this.rnnDataFormat = ((InputType.InputTypeRecurrent) inputType).getFormat();
+        }
+    }
+
+    @Override
+    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
+        if (inputType != null && inputType.getType() == InputType.Type.RNN) {
+            return null; // applied per time step, natively
+        }
+        return super.getPreProcessorForInputType(inputType);
+    }
+
+    /** Only A and B are trained; W, b, the statistics and the mask get a no-op updater (and so no state). */
+    @Override
+    public IUpdater getUpdaterByParam(String paramName) {
+        return PriLoraDenseParamInitializer.isTrainable(paramName) ? getIUpdater() : new NoOp();
+    }
+
+    @Override
+    public List<Regularization> getRegularizationByParam(String paramName) {
+        return PriLoraDenseParamInitializer.isTrainable(paramName) ? getRegularization() : Collections.emptyList();
+    }
+
+    @Override
+    public LayerMemoryReport getMemoryReport(InputType inputType) {
+        InputType outputType = getOutputType(-1, inputType);
+        long numParams = initializer().numParams(this);
+        long trainable = (long) rank * (nIn + nOut);
+        long updaterStateSize = getIUpdater() == null ? 0 : getIUpdater().stateSize(trainable);
+        return new LayerMemoryReport.Builder(layerName, PriLoraDense.class, inputType, outputType)
+                .standardMemory(numParams, updaterStateSize)
+                .workingMemory(0, 0, 0, outputType.arrayElementsPerExample() + rank)
+                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
+                .build();
+    }
+
+    @Override
+    public List<AdapterSite> adapterSites() {
+        return List.of(AdapterSite.standard("", "", hasBias, pruningMode == PruningMode.PERSISTENT_MASK, nIn, nOut, rank));
+    }
+
+    public boolean hasBias() {
+        return hasBias;
+    }
+
+    public boolean isHasBias() {
+        return hasBias;
+    }
+
+    public void setHasBias(boolean hasBias) {
+        this.hasBias = hasBias;
+    }
+
+    @Override
+    public int getRank() {
+        return rank;
+    }
+
+    @Override
+    public void setRank(int rank) {
+        this.rank = rank;
+    }
+
+    @Override
+    public double getAlpha() {
+        return alpha;
+    }
+
+    public void setAlpha(double alpha) {
+        this.alpha = alpha;
+    }
+
+    @Override
+    public ScalingMode getScalingMode() {
+        return scalingMode;
+    }
+
+    public void setScalingMode(ScalingMode scalingMode) {
+        this.scalingMode = scalingMode;
+    }
+
+    public double getLoraDropout() {
+        return loraDropout;
+    }
+
+    public void setLoraDropout(double loraDropout) {
+        this.loraDropout = loraDropout;
+    }
+
+    @Override
+    public PruningMode getPruningMode() {
+        return pruningMode;
+    }
+
+    public void setPruningMode(PruningMode pruningMode) {
+        this.pruningMode = pruningMode;
+    }
+
+    @Override
+    public AdapterInit getAdapterInit() {
+        return adapterInit;
+    }
+
+    public void setAdapterInit(AdapterInit adapterInit) {
+        this.adapterInit = adapterInit;
+    }
+
+    public RNNFormat getRnnDataFormat() {
+        return rnnDataFormat;
+    }
+
+    public void setRnnDataFormat(RNNFormat rnnDataFormat) {
+        this.rnnDataFormat = rnnDataFormat;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof PriLoraDense) || !super.equals(o)) {
+            return false;
+        }
+        PriLoraDense d = (PriLoraDense) o;
+        return hasBias == d.hasBias && rank == d.rank && alpha == d.alpha && scalingMode == d.scalingMode
+                && loraDropout == d.loraDropout && pruningMode == d.pruningMode && adapterInit == d.adapterInit
+                && rnnDataFormat == d.rnnDataFormat;
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(super.hashCode(), hasBias, rank, alpha, scalingMode, loraDropout, pruningMode, adapterInit, rnnDataFormat);
+    }
+
+    /** Builder in the style of {@code DenseLayer.Builder}; {@link #build()} validates every adapter field. */
+    public static class Builder extends FeedForwardLayer.Builder<Builder> {
+        private boolean hasBias = true;
+        private int rank = 8;
+        private double alpha = 16;
+        private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
+        private double loraDropout = 0.0;
+        private PruningMode pruningMode = PruningMode.REGROW;
+        private AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
+        private RNNFormat rnnDataFormat = RNNFormat.NCW;
+
+        public Builder hasBias(boolean hasBias) {
+            this.hasBias = hasBias;
+            return this;
+        }
+
+        /** Adapter rank r, in [1, min(nIn, nOut)]. */
+        public Builder rank(int rank) {
+            this.rank = rank;
+            return this;
+        }
+
+        /** LoRA alpha (> 0); the scale is alpha/r or alpha/√r. */
+        public Builder alpha(double alpha) {
+            this.alpha = alpha;
+            return this;
+        }
+
+        public Builder scalingMode(ScalingMode scalingMode) {
+            this.scalingMode = scalingMode;
+            return this;
+        }
+
+        /** Dropout probability on the adapter path's input only (PEFT's lora_dropout), in [0, 1). */
+        public Builder loraDropout(double p) {
+            this.loraDropout = p;
+            return this;
+        }
+
+        /** PERSISTENT_MASK adds a mask parameter that keeps pruned entries at zero. */
+        public Builder pruningMode(PruningMode pruningMode) {
+            this.pruningMode = pruningMode;
+            return this;
+        }
+
+        public Builder adapterInit(AdapterInit adapterInit) {
+            this.adapterInit = adapterInit;
+            return this;
+        }
+
+        /** Layout of 3-D input (set automatically from the input type when there is one). */
+        public Builder rnnDataFormat(RNNFormat format) {
+            this.rnnDataFormat = format;
+            return this;
+        }
+
+        @Override
+        @SuppressWarnings("unchecked")
+        public PriLoraDense build() {
+            AdapterConfigValidation.validate(rank, alpha, loraDropout, scalingMode, pruningMode, adapterInit);
+            if (rnnDataFormat == null) {
+                throw new IllegalArgumentException("rnnDataFormat: expected NCW or NWC, got null");
+            }
+            if (nIn > 0 && nOut > 0) {
+                validateRank(layerName, rank, nIn, nOut);
+            }
+            return new PriLoraDense(this);
+        }
+    }
+}
