@@ -60,7 +60,7 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
 
     /** Whether a parameter key is a trainable adapter matrix (A or B). */
     public static boolean isTrainableKey(String key) {
-        return key.endsWith("lora_A") || key.endsWith("lora_B");
+        return key.endsWith("loraA") || key.endsWith("loraB");
     }
 
     /** Which dimension of an input of the given rank holds the features (1 for 2-D and NCW input). */

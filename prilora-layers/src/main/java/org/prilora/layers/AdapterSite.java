@@ -29,12 +29,15 @@ public record AdapterSite(String name, String weightKey, String biasKey, String 
     }
 
     /**
-     * The standard keys for a site: {@code <prefix>W}, {@code <prefix>b}, {@code <prefix>lora_A},
-     * {@code <prefix>lora_B}, {@code <prefix>xnorm}, {@code <prefix>lora_M}.
+     * The standard keys for a site: {@code <prefix>W}, {@code <prefix>b}, {@code <prefix>loraA},
+     * {@code <prefix>loraB}, {@code <prefix>xnorm}, {@code <prefix>loraM}. Underscores are removed from the
+     * prefix: DL4J splits gradient keys ({@code "<layer>_<param>"}) at the last underscore, so a parameter key
+     * must not contain one.
      */
     public static AdapterSite standard(String name, String prefix, boolean hasBias, boolean hasMask, long nIn, long nOut, int rank) {
-        return new AdapterSite(name, prefix + "W", hasBias ? prefix + "b" : null, prefix + "lora_A", prefix + "lora_B",
-                prefix + "xnorm", hasMask ? prefix + "lora_M" : null, nIn, nOut, rank);
+        String p = prefix.replace("_", "");
+        return new AdapterSite(name, p + "W", hasBias ? p + "b" : null, p + "loraA", p + "loraB",
+                p + "xnorm", hasMask ? p + "loraM" : null, nIn, nOut, rank);
     }
 
     /** Number of trainable adapter parameters: {@code r·(nIn + nOut)}. */

@@ -33,9 +33,9 @@ import java.util.Map;
  *
  * <p>Input is feed-forward {@code [mb, nIn]} or recurrent ({@code NCW [mb, nIn, T]} or {@code NWC [mb, T, nIn]},
  * applied per time step; the output keeps the layout). Parameters: {@code W [nIn,nOut]} and {@code b [1,nOut]}
- * (frozen: no updater state, no regularization, no gradient computed), {@code lora_A [r,nIn]} and
- * {@code lora_B [nOut,r]} (trainable), {@code xnorm [1,nIn+1]} (input-norm EMA, non-trainable) and, in
- * PERSISTENT_MASK mode, {@code lora_M [r,nIn]} (non-trainable). All are saved with the model.
+ * (frozen: no updater state, no regularization, no gradient computed), {@code loraA [r,nIn]} and
+ * {@code loraB [nOut,r]} (trainable), {@code xnorm [1,nIn+1]} (input-norm EMA, non-trainable) and, in
+ * PERSISTENT_MASK mode, {@code loraM [r,nIn]} (non-trainable). All are saved with the model.
  *
  * <pre>{@code
  * .layer(new PriLoraDense.Builder().nIn(384).nOut(1536).activation(Activation.GELU).rank(8).alpha(16).build())

@@ -43,7 +43,6 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
     private INDArray fwdH;
     private INDArray fwdXa;
     private INDArray fwdDropMask;
-    private INDArray fwdAEff;
     private INDArray fwdRowMask;
 
     private INDArray pendingNorms;
@@ -100,13 +99,20 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
     private INDArray forward(boolean training, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(false);
         applyDropOutIfNecessary(training, workspaceMgr);
+
         AdapterSite s = site();
         PriLoraDense c = layerConf();
         INDArray in = input.castTo(dataType);
         validateInput(in, s.nIn());
-        INDArray x = in.rank() == 3 ? to2d(in, c.getRnnDataFormat(), workspaceMgr, ArrayType.ACTIVATIONS) : in;
+        // Arrays kept for backprop must live in the activations workspace, which stays open until the
+        // backward pass is done (working memory is closed after this layer's forward pass).
+        INDArray x = in.rank() == 3 ? to2d(in, c.getRnnDataFormat(), workspaceMgr, ArrayType.ACTIVATIONS)
+                : workspaceMgr.leverageTo(ArrayType.ACTIVATIONS, in);
         long n = x.size(0);
         INDArray rowMask = rowMask(in, n);
+        if (rowMask != null) {
+            rowMask = workspaceMgr.leverageTo(ArrayType.ACTIVATIONS, rowMask);
+        }
 
         INDArray w = getParam(s.weightKey());
         INDArray b = s.biasKey() == null ? null : getParam(s.biasKey());
@@ -118,7 +124,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
             dropMask = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
             Nd4j.getExecutioner().exec(new BernoulliDistribution(dropMask, keep));
             dropMask.divi(keep);
-            xa = x.mul(dropMask);
+            xa = workspaceMgr.leverageTo(ArrayType.ACTIVATIONS, x.mul(dropMask));
         }
         INDArray z = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[]{n, s.nOut()}, 'c');
         INDArray h = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[]{n, s.rank()}, 'c');
@@ -131,7 +137,6 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
             fwdH = h;
             fwdXa = xa;
             fwdDropMask = dropMask;
-            fwdAEff = aEff;
             try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 pendingNorms = InputNormStats.batchNorms(x, rowMask, null, s.nIn());
             }
@@ -156,8 +161,9 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
         INDArray gradB = gradientViews.get(s.bKey());
         long n = delta.size(0);
         INDArray epsOut = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, new long[]{n, s.nIn()}, 'c');
-        LoraLinear.backward(delta, fwdXa, fwdH, getParam(s.weightKey()), fwdAEff, getParam(s.bKey()),
-                s.maskKey() == null ? null : getParam(s.maskKey()), fwdDropMask, c.loraScale(), gradA, gradB, epsOut);
+        INDArray mask = s.maskKey() == null ? null : getParam(s.maskKey());
+        LoraLinear.backward(delta, fwdXa, fwdH, getParam(s.weightKey()), LoraLinear.effectiveA(getParam(s.aKey()), mask),
+                getParam(s.bKey()), mask, fwdDropMask, c.loraScale(), gradA, gradB, epsOut);
 
         Gradient g = new DefaultGradient();
         for (String key : gradientViews.keySet()) {
@@ -192,7 +198,6 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
         fwdH = null;
         fwdXa = null;
         fwdDropMask = null;
-        fwdAEff = null;
     }
 
     private void validateInput(INDArray in, long nIn) {

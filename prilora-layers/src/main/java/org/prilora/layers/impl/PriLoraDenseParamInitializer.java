@@ -17,7 +17,7 @@ import java.util.Map;
 
 /**
  * Parameter layout of {@link PriLoraDense}, in flattened order: {@code W [nIn,nOut]} ('f' order, as DL4J's
- * DenseLayer), {@code b [1,nOut]}, {@code lora_A [r,nIn]}, {@code lora_B [nOut,r]}, {@code lora_M [r,nIn]}
+ * DenseLayer), {@code b [1,nOut]}, {@code loraA [r,nIn]}, {@code loraB [nOut,r]}, {@code loraM [r,nIn]}
  * (PERSISTENT_MASK only), {@code xnorm [1,nIn+1]}.
  */
 public final class PriLoraDenseParamInitializer implements ParamInitializer {
@@ -30,7 +30,7 @@ public final class PriLoraDenseParamInitializer implements ParamInitializer {
 
     /** Whether a parameter key names a trainable adapter matrix (A or B), for any site prefix. */
     public static boolean isTrainable(String key) {
-        return key.endsWith("lora_A") || key.endsWith("lora_B");
+        return key.endsWith("loraA") || key.endsWith("loraB");
     }
 
     private static PriLoraDense conf(NeuralNetConfiguration conf) {
