@@ -33,7 +33,9 @@ import java.util.Map;
  */
 public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer implements PriLoraLayer {
     private static final long serialVersionUID = 1L;
-    private static final String STATS_PREFIX = "prilora_batch_xnorm_";
+
+    /** Site name → name of the graph variable holding that site's 2-D input; filled by {@link #adaptedLinear}. */
+    private transient Map<String, String> siteInputVariables = new java.util.LinkedHashMap<>();
 
     protected int rank = 8;
     protected double alpha = 16;
@@ -53,9 +55,16 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
         this.adapterInit = b.adapterInit;
     }
 
-    /** Name of the in-graph variable holding the batch input norms of a site. */
-    public static String statsVariableName(String site) {
-        return STATS_PREFIX + (site.isEmpty() ? "main" : site);
+    /**
+     * For each site, the name of the graph variable that is its 2-D input {@code [mb·T, nIn]} (rows b·T + t), as
+     * recorded by {@link #adaptedLinear} while the layer was last defined. The runtime fetches these in training
+     * forward passes to measure input norms.
+     */
+    public Map<String, String> siteInputVariables() {
+        if (siteInputVariables == null) {
+            siteInputVariables = new java.util.LinkedHashMap<>();
+        }
+        return siteInputVariables;
     }
 
     /** Whether a parameter key is a trainable adapter matrix (A or B). */
@@ -114,19 +123,23 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
     }
 
     /**
-     * The adapted projection {@code x·W + b + s·(x·(A⊙M)ᵀ)·Bᵀ} of a 2-D input {@code [N, nIn]}, with the
-     * site's batch input norms defined in the graph over the rows where {@code rowMask} ({@code [N]} or
-     * {@code [N,1]}, or null) is 1.
+     * The adapted projection {@code x·W + b + s·(x·(A⊙M)ᵀ)·Bᵀ} of a 2-D input {@code [N, nIn]} whose rows are
+     * ordered b·T + t (so the DL4J mask {@code [mb, T]} flattened in 'c' order marks its real rows). Records
+     * {@code x2d} as the site's input for the statistics.
      */
-    protected SDVariable adaptedLinear(SameDiff sd, AdapterSite s, SDVariable x2d, SDVariable rowMaskOrNull,
-                                       Map<String, SDVariable> params) {
-        SDVariable sq = x2d.mul(x2d);
-        if (rowMaskOrNull != null) {
-            sq = sq.mul(rowMaskOrNull.reshape(-1, 1));
-        }
-        sd.math.sqrt(statsVariableName(s.name()), sq.sum(0));
+    protected SDVariable adaptedLinear(SameDiff sd, AdapterSite s, SDVariable x2d, Map<String, SDVariable> params) {
+        siteInputVariables().put(s.name(), x2d.name());
         return LoraLinear.forward(sd, x2d, params.get(s.weightKey()), s.biasKey() == null ? null : params.get(s.biasKey()),
                 params.get(s.aKey()), params.get(s.bKey()), s.maskKey() == null ? null : params.get(s.maskKey()), loraScale());
+    }
+
+    /**
+     * As {@link #adaptedLinear(SameDiff, AdapterSite, SDVariable, Map)}; the row mask is not needed (the runtime
+     * takes the real rows from the DL4J mask) and is ignored.
+     */
+    protected SDVariable adaptedLinear(SameDiff sd, AdapterSite s, SDVariable x2d, SDVariable rowMaskIgnored,
+                                       Map<String, SDVariable> params) {
+        return adaptedLinear(sd, s, x2d, params);
     }
 
     @Override
@@ -145,14 +158,19 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
         return ret;
     }
 
+    /** Whether a parameter is trained: A and B of every site, plus {@link #isTrainableExtra} ones. */
+    public boolean isTrainableParam(String paramName) {
+        return isTrainableKey(paramName) || isTrainableExtra(paramName);
+    }
+
     @Override
     public IUpdater getUpdaterByParam(String paramName) {
-        return isTrainableKey(paramName) || isTrainableExtra(paramName) ? super.getUpdaterByParam(paramName) : new NoOp();
+        return isTrainableParam(paramName) ? super.getUpdaterByParam(paramName) : new NoOp();
     }
 
     @Override
     public List<Regularization> getRegularizationByParam(String paramName) {
-        return isTrainableKey(paramName) || isTrainableExtra(paramName) ? super.getRegularizationByParam(paramName) : Collections.emptyList();
+        return isTrainableParam(paramName) ? super.getRegularizationByParam(paramName) : Collections.emptyList();
     }
 
     /** Non-adapter parameters that are trained (none by default: everything pretrained stays frozen). */

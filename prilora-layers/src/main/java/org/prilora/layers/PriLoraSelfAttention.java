@@ -74,12 +74,11 @@ public class PriLoraSelfAttention extends AbstractPriLoraSameDiffLayer {
         List<AdapterSite> sites = adapterSites();
         SDVariable x2d = input.permute(0, 2, 1).reshape(-1, nIn);            // rows b·T + t
         SDVariable mbT = MultiHeadAttention.batchAndTime(sd, input, true);
-        SDVariable rowMask = mask.reshape(-1);
-        SDVariable q = adaptedLinear(sd, sites.get(0), x2d, rowMask, params);
-        SDVariable k = adaptedLinear(sd, sites.get(1), x2d, rowMask, params);
-        SDVariable v = adaptedLinear(sd, sites.get(2), x2d, rowMask, params);
+        SDVariable q = adaptedLinear(sd, sites.get(0), x2d, params);
+        SDVariable k = adaptedLinear(sd, sites.get(1), x2d, params);
+        SDVariable v = adaptedLinear(sd, sites.get(2), x2d, params);
         SDVariable ctx = MultiHeadAttention.attend(sd, q, k, v, mask, mbT, nHeads, (int) headSize);
-        SDVariable o = adaptedLinear(sd, sites.get(3), ctx, rowMask, params);  // [mb·T, nOut]
+        SDVariable o = adaptedLinear(sd, sites.get(3), ctx, params);  // [mb·T, nOut]
         SDVariable shape3 = sd.concat(0, mbT, sd.constant(org.nd4j.linalg.factory.Nd4j.createFromArray(nOut)));
         return o.reshape(shape3).permute(0, 2, 1);
     }

@@ -11,7 +11,6 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
-import org.nd4j.autodiff.util.SameDiffUtils;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -20,6 +19,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.prilora.layers.AbstractPriLoraSameDiffLayer;
 import org.prilora.layers.AdapterSite;
 import org.prilora.layers.AdapterStatsSource;
+import org.prilora.stats.InputNormStats;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -29,14 +29,19 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Runtime of the SameDiff-based PRILoRA layers. Differs from DL4J's {@code SameDiffLayer} in three ways:
- * training forward passes also fetch the in-graph input-norm variables (for the listener); backprop asks
+ * Runtime of the SameDiff-based PRILoRA layers. Differs from DL4J's {@code SameDiffLayer} in four ways:
+ * its gradients are right (DL4J M2.1's are doubled, see {@link #doInit()});
+ * training forward passes also fetch each adapted projection's input and measure its per-feature norms
+ * over the real rows (for the listener); backprop asks
  * SameDiff for the gradients of A, B and the input only (frozen weights, statistics and masks get none,
  * and their gradient views stay zero); and the input placeholder has every dimension but the feature one
  * dynamic, so batches of other sequence lengths run through the same graph.
  */
 public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStatsSource {
     private static final long serialVersionUID = 1L;
+
+    /** Placeholder for the gradient arriving from the next layer. */
+    public static final String EPSILON_KEY = "prilora_epsilon";
 
     private Map<String, INDArray> pendingNorms;
     private List<String> statsVariables;
@@ -54,7 +59,8 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             AbstractPriLoraSameDiffLayer bl = priConf();
             sameDiff = SameDiff.create();
-            sameDiff.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
+            SingleThreadArrayHolder constants = new SingleThreadArrayHolder();
+            sameDiff.setArrayHolders(new SingleThreadArrayHolder(), constants, false);
             Map<String, INDArray> p = paramTable();
             long[] inputShape = new long[input.rank()];
             java.util.Arrays.fill(inputShape, -1);
@@ -64,7 +70,15 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
             Map<String, long[]> paramShapes = bl.getLayerParams().getParamShapes();
             Map<String, SDVariable> params = new LinkedHashMap<>();
             for (String s : paramShapes.keySet()) {
-                params.put(s, sameDiff.var(s, dataType, paramShapes.get(s)));
+                if (bl.isTrainableParam(s)) {
+                    params.put(s, sameDiff.var(s, dataType, paramShapes.get(s)));
+                } else {
+                    // Frozen weights, statistics and masks are constants backed by the live parameter views
+                    // (SameDiff.constant would copy a view, so the holder gets the view afterwards): SameDiff
+                    // computes no gradient for them and edits by the listener are seen at once.
+                    params.put(s, sameDiff.constant(s, Nd4j.zeros(dataType, paramShapes.get(s))));
+                    constants.setArray(s, p.get(s));
+                }
             }
             long[] maskShape = new long[input.rank() == 3 ? 2 : 2];
             java.util.Arrays.fill(maskShape, -1);
@@ -72,18 +86,18 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
             SDVariable layerOutput = bl.defineLayer(sameDiff, inputVar, params, mask);
             outputVar = layerOutput;
             for (Map.Entry<String, INDArray> e : p.entrySet()) {
-                sameDiff.associateArrayWithVariable(e.getValue(), sameDiff.getVariable(e.getKey()));
-            }
-            fn = SameDiffUtils.externalErrors(sameDiff, null, layerOutput);
-            fn.outputVariable();
-            outputKey = outputVar.name();
-            statsVariables = new ArrayList<>();
-            for (AdapterSite s : bl.adapterSites()) {
-                String v = AbstractPriLoraSameDiffLayer.statsVariableName(s.name());
-                if (sameDiff.hasVariable(v)) {
-                    statsVariables.add(v);
+                if (bl.isTrainableParam(e.getKey())) {
+                    sameDiff.associateArrayWithVariable(e.getValue(), sameDiff.getVariable(e.getKey()));
                 }
             }
+            // DL4J M2.1 feeds the incoming gradient through an ExternalErrorsFunction, whose gradient SameDiff
+            // adds to itself (an "add(out-grad, out-grad)" op in the gradient graph): every SameDiffLayer gradient,
+            // DL4J's own SelfAttentionLayer included, comes out doubled. Here the loss is written out instead:
+            // sum(output ⊙ ε) has exactly ε as its gradient with respect to the output.
+            SDVariable eps = sameDiff.var(EPSILON_KEY, org.nd4j.autodiff.samediff.VariableType.PLACEHOLDER, null, dataType);
+            layerOutput.mul(eps).sum().markAsLoss();
+            outputKey = outputVar.name();
+            statsVariables = new ArrayList<>(new java.util.LinkedHashSet<>(bl.siteInputVariables().values()));
         }
     }
 
@@ -122,14 +136,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
             result = result.detach();
         }
         if (training) {
-            Map<String, INDArray> norms = new HashMap<>();
-            for (AdapterSite s : priConf().adapterSites()) {
-                INDArray n = out.get(AbstractPriLoraSameDiffLayer.statsVariableName(s.name()));
-                if (n != null) {
-                    norms.put(s.name(), n.isAttached() ? n.detach() : n.dup());
-                }
-            }
-            pendingNorms = norms;
+            pendingNorms = measureNorms(out);
         }
         sameDiff.clearPlaceholders(true);
         sameDiff.clearOpInputs();
@@ -157,11 +164,11 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         sessionMap.get(Thread.currentThread().getId()).setMmgr(mmgr);
 
         Map<String, INDArray> phMap = placeholders();
-        phMap.put(fn.getGradPlaceholderName(), epsilon);
+        phMap.put(EPSILON_KEY, epsilon.castTo(dataType));
         List<String> required = new ArrayList<>();
         required.add(INPUT_KEY);
         for (String key : paramTable.keySet()) {
-            if (AbstractPriLoraSameDiffLayer.isTrainableKey(key)) {
+            if (priConf().isTrainableParam(key)) {
                 required.add(key);
             }
         }
@@ -169,7 +176,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         Gradient g = new DefaultGradient();
         for (String key : paramTable.keySet()) {
             INDArray view = gradTable.get(key);
-            if (AbstractPriLoraSameDiffLayer.isTrainableKey(key)) {
+            if (priConf().isTrainableParam(key)) {
                 view.assign(m.get(key));
             }
             g.gradientForVariable().put(key, view);
@@ -178,6 +185,29 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         sameDiff.clearPlaceholders(true);
         sameDiff.clearOpInputs();
         return new Pair<>(g, workspaceMgr.dup(ArrayType.ACTIVATION_GRAD, dLdIn));
+    }
+
+    /** Input norms of every site over the real rows, computed outside workspaces (they outlive this pass). */
+    private Map<String, INDArray> measureNorms(Map<String, INDArray> out) {
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            Map<String, INDArray> byVariable = new HashMap<>();
+            Map<String, INDArray> norms = new HashMap<>();
+            Map<String, String> inputs = priConf().siteInputVariables();
+            for (AdapterSite s : priConf().adapterSites()) {
+                String v = inputs.get(s.name());
+                INDArray x = v == null ? null : out.get(v);
+                if (x == null) {
+                    continue;
+                }
+                INDArray rowMask = null;
+                if (maskArray != null && maskArray.length() == x.size(0)) {
+                    rowMask = maskArray.castTo(x.dataType()).dup('c').reshape(x.size(0));
+                }
+                final INDArray rm = rowMask;
+                norms.put(s.name(), byVariable.computeIfAbsent(v, k -> InputNormStats.batchNorms(x, rm, null, s.nIn())));
+            }
+            return norms;
+        }
     }
 
     private Map<String, INDArray> placeholders() {
