@@ -1,0 +1,346 @@
+package org.prilora.config;
+
+import org.nd4j.shade.jackson.annotation.JsonInclude;
+import org.nd4j.shade.jackson.databind.DeserializationFeature;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.SerializationFeature;
+import org.prilora.adapter.AdapterInit;
+import org.prilora.adapter.ScalingMode;
+import org.prilora.pruning.PruningMode;
+import org.prilora.pruning.PruningSchedule;
+import org.prilora.rank.RankSchedule;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/**
+ * Everything that defines a PRILoRA adaptation of a model, in PEFT's terms: which modules to adapt
+ * ({@code targetTypes} and/or the {@code targetModules} regex on layer names), the ranks by depth
+ * ({@link RankSchedule}), {@code alpha} and the scaling mode, the pruning schedule, which other modules stay
+ * trainable ({@code modulesToSave}), the initialisation of A and the seed. Immutable; build with
+ * {@link #builder()}, which validates every field. Round-trips through JSON ({@link #toJson()}, {@link #fromJson}).
+ */
+public final class PriLoraConfig implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    /** Default target layer types: DL4J's dense and self-attention layers. */
+    public static final Set<String> DEFAULT_TARGET_TYPES = Collections.unmodifiableSet(new LinkedHashSet<>(List.of("DenseLayer", "SelfAttentionLayer")));
+
+    private final RankSchedule rankSchedule;
+    private final double alpha;
+    private final ScalingMode scalingMode;
+    private final Set<String> targetTypes;
+    private final String targetModules;
+    private final List<String> modulesToSave;
+    private final PruningSchedule pruning;
+    private final AdapterInit init;
+    private final long seed;
+    private final double loraDropout;
+
+    private PriLoraConfig(Builder b) {
+        this.rankSchedule = b.rankSchedule;
+        this.alpha = b.alpha;
+        this.scalingMode = b.scalingMode;
+        this.targetTypes = Collections.unmodifiableSet(new LinkedHashSet<>(b.targetTypes));
+        this.targetModules = b.targetModules;
+        this.modulesToSave = Collections.unmodifiableList(new ArrayList<>(b.modulesToSave));
+        this.pruning = b.pruning;
+        this.init = b.init;
+        this.seed = b.seed;
+        this.loraDropout = b.loraDropout;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        return new Builder().rankSchedule(rankSchedule).alpha(alpha).scalingMode(scalingMode).targetTypes(targetTypes)
+                .targetModules(targetModules).modulesToSave(modulesToSave).pruning(pruning).init(init).seed(seed)
+                .loraDropout(loraDropout);
+    }
+
+    /**
+     * Whether a layer is a target: its type's simple class name is in {@code targetTypes} (when that set is
+     * not empty) and its name fully matches {@code targetModules} (when given).
+     */
+    public boolean isTarget(String layerName, String layerTypeSimpleName) {
+        boolean typeOk = targetTypes.isEmpty() || targetTypes.contains(layerTypeSimpleName);
+        boolean nameOk = targetModules == null || (layerName != null && Pattern.compile(targetModules).matcher(layerName).matches());
+        return typeOk && nameOk;
+    }
+
+    public RankSchedule rankSchedule() {
+        return rankSchedule;
+    }
+
+    public double alpha() {
+        return alpha;
+    }
+
+    public ScalingMode scalingMode() {
+        return scalingMode;
+    }
+
+    public Set<String> targetTypes() {
+        return targetTypes;
+    }
+
+    /** Regex that layer names must fully match to be adapted, or null for any name. */
+    public String targetModules() {
+        return targetModules;
+    }
+
+    public List<String> modulesToSave() {
+        return modulesToSave;
+    }
+
+    public PruningSchedule pruning() {
+        return pruning;
+    }
+
+    public AdapterInit init() {
+        return init;
+    }
+
+    public long seed() {
+        return seed;
+    }
+
+    public double loraDropout() {
+        return loraDropout;
+    }
+
+    // ---------------------------------------------------------------- JSON
+
+    private static final ObjectMapper MAPPER = new ObjectMapper()
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .setSerializationInclusion(JsonInclude.Include.NON_NULL);
+
+    /** Plain JSON view of the configuration (field names follow PEFT where a counterpart exists). */
+    public static final class Json {
+        public String peftType = "PRILORA";
+        public String rankSchedule;
+        public double loraAlpha;
+        public boolean useRslora;
+        public List<String> targetTypes;
+        public String targetModules;
+        public List<String> modulesToSave;
+        public double pruningFraction;
+        public int pruningInterval;
+        public long pruningStartStep;
+        public long pruningEndStep;
+        public double emaBeta;
+        public String pruningMode;
+        public String initLoraWeights;
+        public long seed;
+        public double loraDropout;
+    }
+
+    public String toJson() {
+        Json j = new Json();
+        j.rankSchedule = rankSchedule.toString();
+        j.loraAlpha = alpha;
+        j.useRslora = scalingMode == ScalingMode.ALPHA_OVER_SQRT_R;
+        j.targetTypes = new ArrayList<>(targetTypes);
+        j.targetModules = targetModules;
+        j.modulesToSave = new ArrayList<>(modulesToSave);
+        j.pruningFraction = pruning.fraction();
+        j.pruningInterval = pruning.interval();
+        j.pruningStartStep = pruning.startStep();
+        j.pruningEndStep = pruning.endStep();
+        j.emaBeta = pruning.emaBeta();
+        j.pruningMode = pruning.mode().name();
+        j.initLoraWeights = init.name();
+        j.seed = seed;
+        j.loraDropout = loraDropout;
+        try {
+            return MAPPER.writeValueAsString(j);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Parses {@link #toJson()} output; every field is validated as by the builder. */
+    public static PriLoraConfig fromJson(String json) {
+        Json j;
+        try {
+            j = MAPPER.readValue(json, Json.class);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("json: expected a PRILoRA configuration object, could not parse it: " + e.getMessage(), e);
+        }
+        if (j == null || j.rankSchedule == null) {
+            throw new IllegalArgumentException("json: expected a PRILoRA configuration with a rankSchedule, got " + json);
+        }
+        PruningMode mode;
+        AdapterInit in;
+        try {
+            mode = PruningMode.valueOf(j.pruningMode == null ? "REGROW" : j.pruningMode);
+            in = AdapterInit.valueOf(j.initLoraWeights == null ? "KAIMING_UNIFORM" : j.initLoraWeights);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("json: unknown pruningMode '" + j.pruningMode + "' or initLoraWeights '" + j.initLoraWeights + "'");
+        }
+        return builder()
+                .rankSchedule(RankSchedule.parse(j.rankSchedule))
+                .alpha(j.loraAlpha)
+                .scalingMode(j.useRslora ? ScalingMode.ALPHA_OVER_SQRT_R : ScalingMode.ALPHA_OVER_R)
+                .targetTypes(j.targetTypes == null ? Set.of() : new LinkedHashSet<>(j.targetTypes))
+                .targetModules(j.targetModules)
+                .modulesToSave(j.modulesToSave == null ? List.of() : j.modulesToSave)
+                .pruning(PruningSchedule.builder().fraction(j.pruningFraction).interval(j.pruningInterval)
+                        .startStep(j.pruningStartStep).endStep(j.pruningEndStep).emaBeta(j.emaBeta).mode(mode).build())
+                .init(in)
+                .seed(j.seed)
+                .loraDropout(j.loraDropout)
+                .build();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof PriLoraConfig)) {
+            return false;
+        }
+        PriLoraConfig c = (PriLoraConfig) o;
+        return rankSchedule.equals(c.rankSchedule) && alpha == c.alpha && scalingMode == c.scalingMode
+                && targetTypes.equals(c.targetTypes) && Objects.equals(targetModules, c.targetModules)
+                && modulesToSave.equals(c.modulesToSave) && pruning.equals(c.pruning) && init == c.init && seed == c.seed
+                && loraDropout == c.loraDropout;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(rankSchedule, alpha, scalingMode, targetTypes, targetModules, modulesToSave, pruning, init, seed, loraDropout);
+    }
+
+    @Override
+    public String toString() {
+        return "PriLoraConfig{ranks=" + rankSchedule + ", alpha=" + alpha + ", scaling=" + scalingMode + ", targetTypes=" + targetTypes
+                + ", targetModules=" + targetModules + ", modulesToSave=" + modulesToSave + ", " + pruning + ", init=" + init
+                + ", seed=" + seed + ", loraDropout=" + loraDropout + "}";
+    }
+
+    /** Builder for {@link PriLoraConfig}; {@link #build()} validates every field and names the bad one. */
+    public static final class Builder {
+        private RankSchedule rankSchedule = RankSchedule.linear(4, 12);
+        private double alpha = 16;
+        private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
+        private Set<String> targetTypes = DEFAULT_TARGET_TYPES;
+        private String targetModules;
+        private List<String> modulesToSave = List.of();
+        private PruningSchedule pruning = PruningSchedule.builder().build();
+        private AdapterInit init = AdapterInit.KAIMING_UNIFORM;
+        private long seed = 42;
+        private double loraDropout = 0.0;
+
+        /** Ranks by depth (default 4 → 12, the paper's DeBERTa setting). */
+        public Builder rankSchedule(RankSchedule s) {
+            this.rankSchedule = s;
+            return this;
+        }
+
+        public Builder alpha(double alpha) {
+            this.alpha = alpha;
+            return this;
+        }
+
+        public Builder scalingMode(ScalingMode m) {
+            this.scalingMode = m;
+            return this;
+        }
+
+        /** Simple class names of target layer types, e.g. "DenseLayer", "SelfAttentionLayer"; empty means any type. */
+        public Builder targetTypes(Set<String> types) {
+            this.targetTypes = types == null ? Set.of() : types;
+            return this;
+        }
+
+        public Builder targetTypes(String... types) {
+            return targetTypes(new LinkedHashSet<>(List.of(types)));
+        }
+
+        /** Regex that a layer (vertex) name must fully match; null for any name. */
+        public Builder targetModules(String regex) {
+            this.targetModules = regex;
+            return this;
+        }
+
+        /** Layers (by name) that stay fully trainable, e.g. the classifier head. */
+        public Builder modulesToSave(List<String> names) {
+            this.modulesToSave = names == null ? List.of() : names;
+            return this;
+        }
+
+        public Builder modulesToSave(String... names) {
+            return modulesToSave(List.of(names));
+        }
+
+        public Builder pruning(PruningSchedule p) {
+            this.pruning = p;
+            return this;
+        }
+
+        public Builder init(AdapterInit init) {
+            this.init = init;
+            return this;
+        }
+
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** Dropout on the adapter path's input (PEFT's lora_dropout), in [0, 1); dense layers only. */
+        public Builder loraDropout(double p) {
+            this.loraDropout = p;
+            return this;
+        }
+
+        public PriLoraConfig build() {
+            if (rankSchedule == null) {
+                throw new IllegalArgumentException("rankSchedule: expected a RankSchedule, got null");
+            }
+            if (!(alpha > 0) || Double.isInfinite(alpha)) {
+                throw new IllegalArgumentException("alpha: expected a finite value > 0, got " + alpha);
+            }
+            if (scalingMode == null) {
+                throw new IllegalArgumentException("scalingMode: expected ALPHA_OVER_R or ALPHA_OVER_SQRT_R, got null");
+            }
+            if (targetTypes.isEmpty() && targetModules == null) {
+                throw new IllegalArgumentException("targetTypes/targetModules: expected at least one of them to select layers, got neither");
+            }
+            if (targetModules != null) {
+                try {
+                    Pattern.compile(targetModules);
+                } catch (PatternSyntaxException e) {
+                    throw new IllegalArgumentException("targetModules: expected a valid regular expression, got '" + targetModules
+                            + "': " + e.getDescription());
+                }
+            }
+            for (String m : modulesToSave) {
+                if (m == null || m.isBlank()) {
+                    throw new IllegalArgumentException("modulesToSave: expected layer names, got a blank entry in " + modulesToSave);
+                }
+            }
+            if (pruning == null) {
+                throw new IllegalArgumentException("pruning: expected a PruningSchedule (PruningSchedule.none() for plain LoRA), got null");
+            }
+            if (init == null) {
+                throw new IllegalArgumentException("init: expected KAIMING_UNIFORM or GAUSSIAN, got null");
+            }
+            if (!(loraDropout >= 0 && loraDropout < 1)) {
+                throw new IllegalArgumentException("loraDropout: expected a value in [0, 1), got " + loraDropout);
+            }
+            return new PriLoraConfig(this);
+        }
+    }
+}
