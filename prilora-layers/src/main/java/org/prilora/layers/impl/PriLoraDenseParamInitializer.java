@@ -105,7 +105,9 @@ public final class PriLoraDenseParamInitializer implements ParamInitializer {
         Map<String, INDArray> views = views(s, paramsView);
         if (initializeParams) {
             INDArray w = views.get(s.weightKey());
-            l.getWeightInitFn().init(s.nIn(), s.nOut(), w.shape(), 'f', w);
+            org.deeplearning4j.nn.weights.IWeightInit wi = l.getWeightInitFn() == null
+                    ? new org.deeplearning4j.nn.weights.WeightInitXavier() : l.getWeightInitFn();
+            wi.init(s.nIn(), s.nOut(), w.shape(), 'f', w);
             if (s.biasKey() != null) {
                 views.get(s.biasKey()).assign(l.getBiasInit());
             }
