@@ -32,41 +32,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class PriLoraTest {
 
-    /** A "pretrained" MLP: trained a few steps so its weights are not at initialisation. */
-    static MultiLayerNetwork pretrainedMlp() {
-        MultiLayerNetwork net = TestNets.init(TestNets.base(DataType.FLOAT).updater(new Adam(1e-2)).list()
-                .layer(new DenseLayer.Builder().name("fc1").nIn(10).nOut(32).activation(Activation.RELU).build())
-                .layer(new DenseLayer.Builder().name("fc2").nIn(32).nOut(32).activation(Activation.TANH).build())
-                .layer(new DenseLayer.Builder().name("fc3").nIn(32).nOut(16).activation(Activation.GELU).build())
-                .layer(new OutputLayer.Builder().name("head").nIn(16).nOut(3).activation(Activation.SOFTMAX)
-                        .lossFunction(LossFunctions.LossFunction.MCXENT).build())
-                .build());
-        for (int i = 0; i < 5; i++) {
-            net.fit(data(i));
-        }
-        return net;
-    }
-
-    static DataSet data(long seed) {
-        Nd4j.getRandom().setSeed(seed);
-        INDArray x = Nd4j.rand(DataType.FLOAT, 32, 10);
-        INDArray y = Nd4j.zeros(DataType.FLOAT, 32, 3);
-        for (int i = 0; i < 32; i++) y.putScalar(i, (int) ((x.getDouble(i, 0) + x.getDouble(i, 1)) * 1.5) % 3, 1.0);
-        return new DataSet(x, y);
-    }
-
-    static PriLoraConfig config(PruningMode mode) {
-        return PriLoraConfig.builder().rankSchedule(RankSchedule.linear(2, 6)).alpha(8).targetTypes("DenseLayer")
-                .targetModules("fc[23]").modulesToSave("head")
-                .pruning(PruningSchedule.builder().fraction(0.25).interval(2).startStep(2).mode(mode).build()).seed(7).build();
-    }
-
     @Test
     void adaptKeepsOutputsFreezesOthersAndFollowsTheRankSchedule() {
-        MultiLayerNetwork base = pretrainedMlp();
+        MultiLayerNetwork base = TestModels.pretrainedMlp();
         INDArray baseParams = base.params().dup();
-        INDArray x = data(99).getFeatures();
-        MultiLayerNetwork adapted = PriLora.adapt(base, config(PruningMode.REGROW));
+        INDArray x = TestModels.data(99).getFeatures();
+        MultiLayerNetwork adapted = PriLora.adapt(base, TestModels.config(PruningMode.REGROW));
         assertThat(adapted.output(x).equalsWithEps(base.output(x), 1e-6)).isTrue();
         assertThat(base.params()).isEqualTo(baseParams); // base untouched
         assertThat(adapted.getLayerWiseConfigurations().getConf(0).getLayer()).isInstanceOf(FrozenLayerWithBackprop.class);
@@ -76,9 +47,9 @@ class PriLoraTest {
 
         INDArray fc1 = adapted.getLayer(0).getParam("W").dup();
         INDArray head = adapted.getLayer(3).getParam("W").dup();
-        adapted.setListeners(PriLora.listener(config(PruningMode.REGROW)));
+        adapted.setListeners(PriLora.listener(TestModels.config(PruningMode.REGROW)));
         for (int i = 0; i < 6; i++) {
-            adapted.fit(data(i));
+            adapted.fit(TestModels.data(i));
         }
         assertThat(adapted.getLayer(0).getParam("W")).isEqualTo(fc1);           // frozen
         assertThat(adapted.getLayer(3).getParam("W")).isNotEqualTo(head);       // modules to save train
@@ -95,15 +66,15 @@ class PriLoraTest {
     @Test
     void mergeGivesAPlainNetworkWithTheSameOutputs() {
         for (PruningMode mode : PruningMode.values()) {
-            MultiLayerNetwork adapted = PriLora.adapt(pretrainedMlp(), config(mode));
-            adapted.setListeners(PriLora.listener(config(mode)));
+            MultiLayerNetwork adapted = PriLora.adapt(TestModels.pretrainedMlp(), TestModels.config(mode));
+            adapted.setListeners(PriLora.listener(TestModels.config(mode)));
             for (int i = 0; i < 5; i++) {
-                adapted.fit(data(i));
+                adapted.fit(TestModels.data(i));
             }
             MultiLayerNetwork merged = PriLora.merge(adapted);
             assertThat(merged.getLayerWiseConfigurations().getConf(1).getLayer()).isExactlyInstanceOf(DenseLayer.class);
             assertThat(merged.getLayerWiseConfigurations().getConf(0).getLayer()).isExactlyInstanceOf(DenseLayer.class);
-            INDArray x = data(50).getFeatures();
+            INDArray x = TestModels.data(50).getFeatures();
             INDArray a = adapted.output(x);
             INDArray m = merged.output(x);
             double rel = a.sub(m).norm2Number().doubleValue() / a.norm2Number().doubleValue();
@@ -146,7 +117,7 @@ class PriLoraTest {
 
     @Test
     void badRequestsAreRejectedWithEveryProblemNamed() {
-        MultiLayerNetwork base = pretrainedMlp();
+        MultiLayerNetwork base = TestModels.pretrainedMlp();
         assertThatThrownBy(() -> PriLora.adapt(base, PriLoraConfig.builder().targetModules("nothing").modulesToSave("head").build()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no layer matches");
         assertThatThrownBy(() -> PriLora.adapt(base, PriLoraConfig.builder().modulesToSave("head", "nope").build()))
@@ -155,7 +126,7 @@ class PriLoraTest {
                 .hasMessageContaining("output layer 'head'").hasMessageContaining("modulesToSave");
         assertThatThrownBy(() -> PriLora.adapt(base, PriLoraConfig.builder().rankSchedule(RankSchedule.uniform(20)).modulesToSave("head").build()))
                 .hasMessageContaining("rank").hasMessageContaining("20");
-        MultiLayerNetwork adapted = PriLora.adapt(base, config(PruningMode.REGROW));
-        assertThatThrownBy(() -> PriLora.adapt(adapted, config(PruningMode.REGROW))).hasMessageContaining("already a PRILoRA layer");
+        MultiLayerNetwork adapted = PriLora.adapt(base, TestModels.config(PruningMode.REGROW));
+        assertThatThrownBy(() -> PriLora.adapt(adapted, TestModels.config(PruningMode.REGROW))).hasMessageContaining("already a PRILoRA layer");
     }
 }
