@@ -10,6 +10,7 @@ import org.prilora.PriLora;
 import org.prilora.adapter.LoraLinear;
 import org.prilora.adapter.ScalingMode;
 import org.prilora.config.PriLoraConfig;
+import org.prilora.io.AtomicFiles;
 import org.prilora.io.SafeTensors;
 import org.prilora.layers.PriLoraLayer;
 import org.prilora.pruning.PruningSchedule;

@@ -12,6 +12,7 @@ import org.nd4j.shade.jackson.databind.ObjectMapper;
 import org.nd4j.shade.jackson.databind.SerializationFeature;
 import org.prilora.PriLora;
 import org.prilora.config.PriLoraConfig;
+import org.prilora.io.AtomicFiles;
 import org.prilora.io.SafeTensors;
 import org.prilora.layers.AdapterSite;
 import org.prilora.layers.PriLoraLayer;
@@ -137,6 +138,8 @@ public final class PriLoraAdapters {
         m.config = cfg.toJson();
         byte[] manifest = JSON.writeValueAsBytes(m);
         byte[] st = SafeTensors.toBytes(tensors, Map.of("format", "prilora", "formatVersion", String.valueOf(FORMAT_VERSION)));
+        Path parent = file.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
         AtomicFiles.write(file, out -> {
             try (ZipOutputStream zip = new ZipOutputStream(out)) {
                 zip.putNextEntry(new ZipEntry(MANIFEST_ENTRY));

@@ -263,25 +263,7 @@ public final class SafeTensors {
     public static void write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata)
             throws IOException {
         Prepared prepared = prepare(tensors, metadata); // validate everything before touching the disk
-        Path target = file.toAbsolutePath();
-        Path dir = target.getParent();
-        Path tmp = createSibling(dir, target.getFileName().toString());
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                writeTo(ch, prepared);
-                ch.force(true); // the data must be durable before the rename can expose it
-            }
-            copyPermissions(target, tmp);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (Throwable t) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException cleanup) {
-                t.addSuppressed(cleanup);
-            }
-            throw t;
-        }
-        syncDirectory(dir);
+        AtomicFiles.writeChannel(file, ch -> writeTo(ch, prepared));
     }
 
     /**
@@ -940,45 +922,6 @@ public final class SafeTensors {
                 throw new IllegalArgumentException(what + " \"" + s + "\" contains an unpaired surrogate at index " + i
                         + " and cannot be encoded as UTF-8");
             }
-        }
-    }
-
-    // -------------------------------------------------------------------------- atomic helpers
-
-    /** A new empty file next to the target, created with the default (umask) permissions. */
-    private static Path createSibling(Path dir, String targetName) throws IOException {
-        // Keep the name short enough for file systems with a 255-byte name limit.
-        String base = targetName.codePointCount(0, targetName.length()) > 64
-                ? targetName.substring(0, targetName.offsetByCodePoints(0, 64)) : targetName;
-        for (int attempt = 0; ; attempt++) {
-            Path tmp = dir.resolve("." + base + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
-            try {
-                return Files.createFile(tmp);
-            } catch (FileAlreadyExistsException e) {
-                if (attempt >= 100) {
-                    throw e;
-                }
-            }
-        }
-    }
-
-    /** Best effort: a rewritten file keeps the permissions of the one it replaces. */
-    private static void copyPermissions(Path from, Path to) {
-        try {
-            if (Files.exists(from) && Files.getFileAttributeView(to, PosixFileAttributeView.class) != null) {
-                Files.setPosixFilePermissions(to, Files.getPosixFilePermissions(from));
-            }
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // permissions are a courtesy; the data is what must be right
-        }
-    }
-
-    /** Best effort: makes the rename itself durable. Not possible on every platform (Windows). */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // the file content is already durable; only the directory entry may lag
         }
     }
 }
