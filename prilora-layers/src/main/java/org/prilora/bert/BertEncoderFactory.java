@@ -139,6 +139,7 @@ public final class BertEncoderFactory {
     public static final class Builder {
         private final BertConfig config;
         private RankSchedule rankSchedule = RankSchedule.uniform(8);
+        private boolean fullFineTune;
         private double alpha = 16;
         private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
         private PruningMode pruningMode = PruningMode.REGROW;
@@ -154,6 +155,12 @@ public final class BertEncoderFactory {
         }
 
         /** Ranks of the blocks, bottom to top ({@code schedule.ranks(numLayers)}). Default: uniform 8. */
+        /** Baseline: train every weight of the encoder blocks (embeddings stay frozen), adapters bypassed. */
+        public Builder fullFineTune(boolean full) {
+            this.fullFineTune = full;
+            return this;
+        }
+
         public Builder rankSchedule(RankSchedule s) {
             this.rankSchedule = Objects.requireNonNull(s, "rankSchedule");
             return this;
@@ -233,7 +240,7 @@ public final class BertEncoderFactory {
             for (int n = 0; n < config.numLayers(); n++) {
                 lb.layer(new PriLoraBertBlock.Builder().config(config)
                         .rank(ranks[n]).alpha(alpha).scalingMode(scalingMode).pruningMode(pruningMode).adapterInit(adapterInit)
-                        .name(BertNaming.layerName(n)).build());
+                        .fullFineTune(fullFineTune).name(BertNaming.layerName(n)).build());
             }
             if (nClasses > 0) {
                 lb.layer(new GlobalPoolingLayer.Builder(PoolingType.AVG).name(POOLING_NAME).build());

@@ -42,6 +42,8 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
     protected ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
     protected PruningMode pruningMode = PruningMode.REGROW;
     protected AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
+    /** Baseline mode: the base weights train and the adapters are bypassed (full fine-tuning, for comparisons). */
+    protected boolean fullFineTune;
 
     protected AbstractPriLoraSameDiffLayer() {
     }
@@ -53,6 +55,7 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
         this.scalingMode = b.scalingMode;
         this.pruningMode = b.pruningMode;
         this.adapterInit = b.adapterInit;
+        this.fullFineTune = b.fullFineTune;
     }
 
     /**
@@ -129,6 +132,11 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
      */
     protected SDVariable adaptedLinear(SameDiff sd, AdapterSite s, SDVariable x2d, Map<String, SDVariable> params) {
         siteInputVariables().put(s.name(), x2d.name());
+        if (fullFineTune) {
+            SDVariable b = s.biasKey() == null ? sd.zerosLike(params.get(s.weightKey()).get(org.nd4j.autodiff.samediff.SDIndex.point(0)))
+                    : params.get(s.biasKey()).reshape(-1);
+            return sd.nn.linear(x2d, params.get(s.weightKey()), b);
+        }
         return LoraLinear.forward(sd, x2d, params.get(s.weightKey()), s.biasKey() == null ? null : params.get(s.biasKey()),
                 params.get(s.aKey()), params.get(s.bKey()), s.maskKey() == null ? null : params.get(s.maskKey()), loraScale());
     }
@@ -158,9 +166,23 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
         return ret;
     }
 
-    /** Whether a parameter is trained: A and B of every site, plus {@link #isTrainableExtra} ones. */
+    /**
+     * Whether a parameter is trained: A and B of every site plus {@link #isTrainableExtra} ones; in
+     * {@link #isFullFineTune() full fine-tuning} mode every parameter except the adapters' A, B, masks and statistics.
+     */
     public boolean isTrainableParam(String paramName) {
+        if (fullFineTune) {
+            return !(isTrainableKey(paramName) || paramName.endsWith("loraM") || paramName.endsWith("xnorm"));
+        }
         return isTrainableKey(paramName) || isTrainableExtra(paramName);
+    }
+
+    public boolean isFullFineTune() {
+        return fullFineTune;
+    }
+
+    public void setFullFineTune(boolean fullFineTune) {
+        this.fullFineTune = fullFineTune;
     }
 
     @Override
@@ -232,6 +254,13 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
         protected ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
         protected PruningMode pruningMode = PruningMode.REGROW;
         protected AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
+        protected boolean fullFineTune;
+
+        /** Baseline mode: train the base weights, bypass the adapters (full fine-tuning). */
+        public T fullFineTune(boolean full) {
+            this.fullFineTune = full;
+            return (T) this;
+        }
 
         /** Adapter rank r (one rank for every projection of the layer). */
         public T rank(int rank) {
