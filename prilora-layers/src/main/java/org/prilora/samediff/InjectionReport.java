@@ -1,0 +1,94 @@
+package org.prilora.samediff;
+
+import org.prilora.config.PriLoraConfig;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * What {@link SameDiffPriLora#inject} did to a graph: the adapted sites in graph order, the variables it froze
+ * (VARIABLE turned CONSTANT), the number of blocks, and the configuration. The same report can be read back
+ * from a graph at any time, also after {@code SameDiff.load}, with {@link SameDiffPriLora#report}. Immutable.
+ */
+public final class InjectionReport {
+
+    private final PriLoraConfig config;
+    private final List<AdaptedSite> sites;
+    private final List<String> frozenVariables;
+    private final int numBlocks;
+
+    InjectionReport(PriLoraConfig config, List<AdaptedSite> sites, List<String> frozenVariables, int numBlocks) {
+        this.config = config;
+        this.sites = List.copyOf(sites);
+        this.frozenVariables = List.copyOf(frozenVariables);
+        this.numBlocks = numBlocks;
+    }
+
+    public PriLoraConfig config() {
+        return config;
+    }
+
+    /** Adapted sites in graph order. */
+    public List<AdaptedSite> sites() {
+        return sites;
+    }
+
+    /** The site of the weight called {@code weightName}. */
+    public AdaptedSite site(String weightName) {
+        for (AdaptedSite s : sites) {
+            if (s.weightName().equals(weightName)) {
+                return s;
+            }
+        }
+        throw new IllegalArgumentException("weightName: no adapted weight '" + weightName + "'; adapted: "
+                + sites.stream().map(AdaptedSite::weightName).toList());
+    }
+
+    /**
+     * Variables that were trainable (VARIABLE) before injection and are frozen (CONSTANT) now: the adapted
+     * weights, their biases and every other parameter not listed in {@link PriLoraConfig#modulesToSave()}.
+     */
+    public List<String> frozenVariables() {
+        return frozenVariables;
+    }
+
+    /** Number of distinct blocks the ranks were chosen for. */
+    public int numBlocks() {
+        return numBlocks;
+    }
+
+    /** Trainable adapter parameters (entries of all A and B). */
+    public long adapterParameterCount() {
+        long n = 0;
+        for (AdaptedSite s : sites) {
+            n += (long) s.rank() * (s.nIn() + s.nOut());
+        }
+        return n;
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("PRILoRA SameDiff injection: ").append(sites.size()).append(" sites, ")
+                .append(numBlocks).append(" blocks, ").append(adapterParameterCount()).append(" adapter parameters, ")
+                .append(frozenVariables.size()).append(" variables frozen\n");
+        for (AdaptedSite s : sites) {
+            sb.append("  ").append(s).append('\n');
+        }
+        return sb.toString();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof InjectionReport)) {
+            return false;
+        }
+        InjectionReport r = (InjectionReport) o;
+        return numBlocks == r.numBlocks && config.equals(r.config) && frozenVariables.equals(r.frozenVariables)
+                && sites.toString().equals(r.sites.toString());
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(config, frozenVariables, numBlocks, sites.toString());
+    }
+}

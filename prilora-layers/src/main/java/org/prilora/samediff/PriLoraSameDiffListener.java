@@ -1,0 +1,269 @@
+package org.prilora.samediff;
+
+import org.nd4j.autodiff.listeners.At;
+import org.nd4j.autodiff.listeners.BaseListener;
+import org.nd4j.autodiff.listeners.Loss;
+import org.nd4j.autodiff.listeners.Operation;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.TrainingConfig;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.autodiff.samediff.internal.SameDiffOp;
+import org.nd4j.autodiff.samediff.internal.Variable;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.prilora.listener.NonFinitePolicy;
+import org.prilora.pruning.PriLoraPruner;
+import org.prilora.pruning.PruningSchedule;
+import org.prilora.stats.InputNormStats;
+import org.prilora.stats.NonFiniteInputException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The PRILoRA training listener for SameDiff graphs adapted by {@link SameDiffPriLora#inject} and trained with
+ * {@code sd.fit}: it keeps every adapted multiplication's input statistics x̄ and prunes A on the
+ * {@link PruningSchedule}'s steps, with the semantics of the DL4J {@link org.prilora.listener.PriLoraListener}.
+ *
+ * <h2>When things happen in a SameDiff training iteration</h2>
+ * SameDiff ({@code TrainingSession}) applies each VARIABLE's update as soon as its gradient has been computed,
+ * in the middle of the backward pass, calling {@code preUpdate} just before subtracting it; {@code iterationDone}
+ * runs after all updates of the iteration. So:
+ * <ol>
+ *   <li>{@code iterationStart} (before any op runs): inputs that are placeholders are measured from the batch
+ *       (the TrainingConfig's feature or label mapping says which array), CONSTANT/VARIABLE inputs from the graph;</li>
+ *   <li>{@code activationAvailable} (forward pass): inputs computed by ops are measured as they are produced.
+ *       Measuring means the per-feature L2 norms of the batch ({@code InputNormStats.batchNorms}), reduced at once
+ *       (the activation array is recycled by SameDiff afterwards). A batch holding NaN or infinity is rejected
+ *       here with a {@link NonFiniteInputException} under {@link NonFinitePolicy#FAIL}: the loss, and hence every
+ *       gradient and update, depends on these forward values, so no parameter has changed yet, and no statistic
+ *       or mask either;</li>
+ *   <li>{@code preUpdate}: in PERSISTENT_MASK mode the update of each A is multiplied by its mask, so pruned entries
+ *       of A itself stay exactly zero (the forward pass uses {@code A⊙M} anyway);</li>
+ *   <li>{@code iterationDone} (after the updates): the batch's norms are folded into each site's x̄ (the state
+ *       constant {@code <W>_lora_state}), then, on a pruning step, A (and the mask) are pruned by
+ *       {@code |A| ⊙ x̄}. Folding here rather than before the updates changes nothing: statistics are read only
+ *       by pruning, which comes after both, exactly as in the DL4J listener.</li>
+ * </ol>
+ * The step is SameDiff's iteration count + 1 ({@code at.iteration()} is 0 in the first iteration); the count is
+ * part of the TrainingConfig that {@code sd.save} writes, so a restored graph resumes the schedule. Statistics,
+ * masks and A live in the graph, so {@code sd.save}/{@code SameDiff.load} keep them.
+ *
+ * <p>Inputs must be 2-D {@code [N, nIn]} (what {@code xw_plus_b} accepts). Control-flow loops that compute an
+ * adapted input more than once per iteration are not supported. Only {@link Operation#TRAINING} is observed,
+ * so inference and evaluation never change the statistics. One instance serves one training loop at a time.
+ */
+public class PriLoraSameDiffListener extends BaseListener {
+    private static final Logger log = LoggerFactory.getLogger(PriLoraSameDiffListener.class);
+
+    private final PruningSchedule scheduleOverride;
+    private final NonFinitePolicy nonFinitePolicy;
+
+    // Bound graph (the one fit was called on) and what was read from it.
+    private SameDiff graph;
+    private List<AdaptedSite> sites;
+    private PruningSchedule schedule;
+    private Map<String, List<AdaptedSite>> sitesByInput;
+    private Map<String, AdaptedSite> maskedSitesByA;
+
+    // Current iteration.
+    private final Map<String, INDArray> pendingNorms = new HashMap<>();
+    private boolean skipBatch;
+    private long step;
+
+    private long skippedBatches;
+    private long pruningStepsDone;
+    private long lastPrunedStep = -1;
+
+    /** Uses the pruning schedule of the configuration stored in the graph at injection, and fails on NaN/Inf. */
+    public PriLoraSameDiffListener() {
+        this(null, NonFinitePolicy.FAIL);
+    }
+
+    /**
+     * @param scheduleOverride schedule to use instead of the graph's, or null; its mode must equal the mode the
+     *                         graph was injected with (a mask exists only in PERSISTENT_MASK mode)
+     * @param nonFinitePolicy  what to do with a batch whose adapted inputs hold NaN or infinity
+     */
+    public PriLoraSameDiffListener(PruningSchedule scheduleOverride, NonFinitePolicy nonFinitePolicy) {
+        this.scheduleOverride = scheduleOverride;
+        this.nonFinitePolicy = Objects.requireNonNull(nonFinitePolicy, "nonFinitePolicy");
+    }
+
+    @Override
+    public boolean isActive(Operation operation) {
+        return operation == Operation.TRAINING;
+    }
+
+    /** Batches left out of the statistics under {@link NonFinitePolicy#SKIP_STATISTICS}. */
+    public long getSkippedBatches() {
+        return skippedBatches;
+    }
+
+    /** Pruning steps this listener has run. */
+    public long getPruningStepsDone() {
+        return pruningStepsDone;
+    }
+
+    /** The last step that pruned, or -1. */
+    public long getLastPrunedStep() {
+        return lastPrunedStep;
+    }
+
+    /** The schedule in use (null before the first iteration). */
+    public PruningSchedule getSchedule() {
+        return schedule;
+    }
+
+    private void bind(SameDiff sd) {
+        if (sd == graph) {
+            return;
+        }
+        InjectionReport r = SameDiffPriLora.report(sd);
+        PruningSchedule s = scheduleOverride == null ? r.config().pruning() : scheduleOverride;
+        if (s.mode() != r.config().pruning().mode()) {
+            throw new IllegalStateException("PRILoRA: the listener's pruning mode " + s.mode() + " differs from the mode "
+                    + r.config().pruning().mode() + " the graph was injected with (masks exist only in PERSISTENT_MASK mode)");
+        }
+        Map<String, List<AdaptedSite>> byInput = new LinkedHashMap<>();
+        Map<String, AdaptedSite> byA = new HashMap<>();
+        for (AdaptedSite site : r.sites()) {
+            byInput.computeIfAbsent(site.inputName(), k -> new ArrayList<>()).add(site);
+            if (site.maskName() != null) {
+                byA.put(site.aName(), site);
+            }
+        }
+        graph = sd;
+        sites = r.sites();
+        schedule = s;
+        sitesByInput = byInput;
+        maskedSitesByA = byA;
+    }
+
+    @Override
+    public void iterationStart(SameDiff sd, At at, MultiDataSet data, long etlMs) {
+        bind(sd);
+        pendingNorms.clear();
+        skipBatch = false;
+        step = at.iteration() + 1L;
+        TrainingConfig tc = sd.getTrainingConfig();
+        for (Map.Entry<String, List<AdaptedSite>> e : sitesByInput.entrySet()) {
+            String name = e.getKey();
+            SDVariable v = sd.getVariable(name);
+            if (v == null) {
+                throw new IllegalStateException("PRILoRA: input '" + name + "' of an adapted weight is not in the graph being trained");
+            }
+            if (v.getVariableType() == VariableType.PLACEHOLDER) {
+                measure(name, placeholderValue(tc, data, name));
+            } else if (v.getVariableType() == VariableType.CONSTANT || v.getVariableType() == VariableType.VARIABLE) {
+                measure(name, v.getArr());
+            }
+        }
+    }
+
+    private static INDArray placeholderValue(TrainingConfig tc, MultiDataSet data, String name) {
+        int i = tc.getDataSetFeatureMapping() == null ? -1 : tc.getDataSetFeatureMapping().indexOf(name);
+        if (i >= 0) {
+            return data.getFeatures(i);
+        }
+        int j = tc.getDataSetLabelMapping() == null ? -1 : tc.getDataSetLabelMapping().indexOf(name);
+        if (j >= 0) {
+            return data.getLabels(j);
+        }
+        throw new IllegalStateException("PRILoRA: placeholder '" + name + "' feeds an adapted weight but is in neither the"
+                + " TrainingConfig's dataSetFeatureMapping " + tc.getDataSetFeatureMapping() + " nor its dataSetLabelMapping "
+                + tc.getDataSetLabelMapping() + ", so its batch value is unknown");
+    }
+
+    @Override
+    public void activationAvailable(SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, String varName,
+                                    INDArray activation) {
+        if (sitesByInput != null && sitesByInput.containsKey(varName)) {
+            measure(varName, activation);
+        }
+    }
+
+    private void measure(String inputName, INDArray activation) {
+        if (skipBatch) {
+            return;
+        }
+        if (pendingNorms.containsKey(inputName)) {
+            throw new IllegalStateException("PRILoRA: input '" + inputName + "' was computed twice in step " + step
+                    + "; adapted multiplications inside control-flow loops are not supported");
+        }
+        List<AdaptedSite> s = sitesByInput.get(inputName);
+        // A c-ordered copy first: outputs of some ND4J M2.1 ops (xw_plus_b, and ops that inherit its layout) carry
+        // order flag 'f' with c strides, which Java-side ops such as mul misread.
+        INDArray norms = InputNormStats.batchNorms(activation.dup('c'), null, null, s.get(0).nIn()).detach();
+        if (!Double.isFinite(norms.sumNumber().doubleValue())) {
+            String where = "input '" + inputName + "' of " + s.stream().map(AdaptedSite::weightName).toList();
+            if (nonFinitePolicy == NonFinitePolicy.FAIL) {
+                pendingNorms.clear();
+                throw new NonFiniteInputException("PRILoRA: the " + where + " holds NaN or infinity at step " + step
+                        + "; the batch was rejected in the forward pass, before any update (parameters, statistics and"
+                        + " masks unchanged)");
+            }
+            skipBatch = true;
+            pendingNorms.clear();
+            skippedBatches++;
+            log.warn("PRILoRA: {} holds NaN or infinity at step {}; batch left out of the statistics ({} so far)",
+                    where, step, skippedBatches);
+            return;
+        }
+        pendingNorms.put(inputName, norms);
+    }
+
+    @Override
+    public void preUpdate(SameDiff sd, At at, Variable v, INDArray update) {
+        AdaptedSite site = maskedSitesByA == null ? null : maskedSitesByA.get(v.getName());
+        if (site != null) {
+            // Masked entries get no update, so a pruned entry of A stays exactly zero (Adam's momentum would move it).
+            update.muli(site.mask(graph).castTo(update.dataType()));
+        }
+    }
+
+    @Override
+    public void iterationDone(SameDiff sd, At at, MultiDataSet dataSet, Loss loss) {
+        if (graph == null) {
+            return;
+        }
+        if (!skipBatch) {
+            for (String input : sitesByInput.keySet()) {
+                if (!pendingNorms.containsKey(input)) {
+                    throw new IllegalStateException("PRILoRA: input '" + input + "' of an adapted weight was not computed in step "
+                            + step + "; is the listener attached to the graph that is being trained?");
+                }
+            }
+            for (AdaptedSite site : sites) {
+                InputNormStats.wrap(site.inputNormState(graph), schedule.emaBeta())
+                        .updateFromBatchNorms(pendingNorms.get(site.inputName()));
+            }
+        }
+        pendingNorms.clear();
+        if (!schedule.isPruningStep(step)) {
+            return;
+        }
+        for (AdaptedSite site : sites) {
+            InputNormStats stats = InputNormStats.wrap(site.inputNormState(graph), schedule.emaBeta());
+            if (!stats.isInitialized()) {
+                continue;   // nothing to score with yet
+            }
+            PriLoraPruner.prune(site.a(graph), stats.norms(), schedule.fraction(), site.mask(graph));
+        }
+        pruningStepsDone++;
+        lastPrunedStep = step;
+    }
+
+    @Override
+    public String toString() {
+        return "PriLoraSameDiffListener{" + (schedule != null ? schedule : scheduleOverride == null ? "graph's schedule"
+                : scheduleOverride) + ", nonFinitePolicy=" + nonFinitePolicy + "}";
+    }
+}

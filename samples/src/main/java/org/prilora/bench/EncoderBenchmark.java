@@ -1,0 +1,225 @@
+package org.prilora.bench;
+
+import org.bytedeco.javacpp.Pointer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+import org.nd4j.shade.jackson.databind.SerializationFeature;
+import org.prilora.bert.BertConfig;
+import org.prilora.bert.BertEncoderFactory;
+import org.prilora.listener.PriLoraListener;
+import org.prilora.pruning.PruningSchedule;
+import org.prilora.rank.RankSchedule;
+import org.prilora.summary.PriLoraSummary;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * Optimizer-step time of a BERT-style encoder of MiniLM dimensions (6 blocks, width 384, 12 heads, FFN 1536,
+ * vocabulary 30522) with a 2-class head, batch 32 × 64 tokens, Adam, float32: full fine-tuning of the blocks vs
+ * LoRA (uniform r = 8) vs PRILoRA (4 → 12, statistics and pruning on). The three run interleaved in one process;
+ * the GEMM reference rate is measured in the same run. Also: the cost of one pruning step, updater state bytes,
+ * off-heap memory, and (with {@code --scaling}) PRILoRA step time over rank, sequence length and batch size.
+ *
+ * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples exec:exec -Dsample.main=org.prilora.bench.EncoderBenchmark}
+ */
+@Command(name = "encoder-benchmark", mixinStandardHelpOptions = true, description = "Full FT vs LoRA vs PRILoRA step time on a MiniLM-sized encoder.")
+public final class EncoderBenchmark implements Callable<Integer> {
+
+    @Option(names = "--rounds", description = "Interleaved timed rounds (default: ${DEFAULT-VALUE}).")
+    int rounds = 5;
+    @Option(names = "--warmup", description = "Warm-up steps per variant (default: ${DEFAULT-VALUE}).")
+    int warmup = 2;
+    @Option(names = "--batch", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    int batch = 32;
+    @Option(names = "--seq", description = "Sequence length (default: ${DEFAULT-VALUE}).")
+    int seq = 64;
+    @Option(names = "--scaling", description = "Also time PRILoRA over ranks, sequence lengths and batch sizes.")
+    boolean scaling;
+    @Option(names = "--out", description = "Output directory (default: ${DEFAULT-VALUE}).")
+    Path out = Path.of("bench-results");
+
+    static final BertConfig MINILM = new BertConfig(30522, 384, 6, 12, 1536, 512, 2, 1e-12);
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new EncoderBenchmark()).execute(args));
+    }
+
+    static MultiLayerNetwork encoder(String variant, RankSchedule ranks) {
+        BertEncoderFactory.Builder b = BertEncoderFactory.builder(MINILM).seed(7).updater(new Adam(1e-4)).classifier(2);
+        switch (variant) {
+            case "full":
+                b.fullFineTune(true).rankSchedule(RankSchedule.uniform(1));
+                break;
+            default:
+                b.rankSchedule(ranks);
+        }
+        MultiLayerNetwork net = b.build();
+        if ("prilora".equals(variant)) {
+            net.setListeners(new PriLoraListener(PruningSchedule.builder().fraction(0.25).interval(10).startStep(1).build()));
+        }
+        return net;
+    }
+
+    static DataSet data(int mb, int t) {
+        org.nd4j.linalg.api.rng.Random rng = Nd4j.getRandomFactory().getNewRandomInstance(3);
+        INDArray ids = Nd4j.rand(rng, mb, t).muli(30000).castTo(DataType.INT).castTo(DataType.FLOAT);
+        INDArray feats = BertEncoderFactory.features(ids, Nd4j.zeros(DataType.FLOAT, mb, t), DataType.FLOAT);
+        INDArray labels = Nd4j.zeros(DataType.FLOAT, mb, 2);
+        for (int i = 0; i < mb; i++) {
+            labels.putScalar(i, i % 2, 1.0);
+        }
+        return new DataSet(feats, labels, Nd4j.ones(DataType.FLOAT, mb, t), null);
+    }
+
+    /** Forward FLOPs per token of the 6 blocks (projections + attention), the standard 2·m·n·k count. */
+    static double forwardFlopsPerToken(int t) {
+        double h = MINILM.hidden();
+        double f = MINILM.intermediate();
+        return MINILM.numLayers() * (2 * (4 * h * h + 2 * h * f) + 2 * 2 * t * h);
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Files.createDirectories(out);
+        System.out.printf("OPENBLAS_CORETYPE=%s, OMP_NUM_THREADS=%s%n", System.getenv("OPENBLAS_CORETYPE"), System.getenv("OMP_NUM_THREADS"));
+        double gemm = GemmReference.gflops(batch * seq, 384, 1536, 10);
+        System.out.printf("GEMM reference [%d,384]x[384,1536]: %.1f GFLOPS%n", batch * seq, gemm);
+        DataSet ds = data(batch, seq);
+
+        Map<String, MultiLayerNetwork> nets = new LinkedHashMap<>();
+        Map<String, Long> offHeap = new LinkedHashMap<>();
+        long before = Pointer.totalBytes();
+        for (String v : List.of("full", "lora", "prilora")) {
+            nets.put(v, encoder(v, "prilora".equals(v) ? RankSchedule.linear(4, 12) : RankSchedule.uniform(8)));
+            nets.get(v).fit(ds);
+            long now = Pointer.totalBytes();
+            offHeap.put(v, now - before);
+            before = now;
+        }
+        Interleaved bench = new Interleaved();
+        nets.forEach((v, n) -> bench.add(v, () -> n.fit(ds)));
+        Map<String, Interleaved.Timing> t = bench.run(warmup, rounds);
+
+        double tokens = (double) batch * seq;
+        double fwd = forwardFlopsPerToken(seq) * tokens;
+        Map<String, Object> variants = new LinkedHashMap<>();
+        for (String v : nets.keySet()) {
+            MultiLayerNetwork n = nets.get(v);
+            PriLoraSummary s = PriLoraSummary.of(n);
+            long updaterBytes = n.getUpdater().getStateViewArray().length() * 4L;
+            // useful work: forward + input gradient (+ weight gradient for full fine-tuning)
+            double flops = ("full".equals(v) ? 3 : 2) * fwd;
+            double gflops = flops / (t.get(v).minMs() / 1e3) / 1e9;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("stepMinMs", t.get(v).minMs());
+            m.put("stepMedianMs", t.get(v).medianMs());
+            m.put("trainableParams", s.trainableParams());
+            m.put("updaterStateBytes", updaterBytes);
+            m.put("offHeapBytesAtBuild", offHeap.get(v));
+            m.put("usefulGflops", gflops);
+            m.put("fractionOfGemm", gflops / gemm);
+            variants.put(v, m);
+            System.out.printf("%-8s step min %8.1f ms median %8.1f ms | trainable %,11d | updater state %,12d B | %6.1f GFLOPS (%.0f%% of GEMM)%n",
+                    v, t.get(v).minMs(), t.get(v).medianMs(), s.trainableParams(), updaterBytes, gflops, 100 * gflops / gemm);
+        }
+        double priVsLora = t.get("prilora").minMs() / t.get("lora").minMs();
+        double priVsLoraMed = t.get("prilora").medianMs() / t.get("lora").medianMs();
+        double loraVsFull = t.get("lora").minMs() / t.get("full").minMs();
+        double priVsFull = t.get("prilora").minMs() / t.get("full").minMs();
+        double stateRatio = ((Number) ((Map<?, ?>) variants.get("prilora")).get("updaterStateBytes")).doubleValue()
+                / ((Number) ((Map<?, ?>) variants.get("full")).get("updaterStateBytes")).doubleValue();
+
+        // One pruning step over all 36 projections, alone (the listener runs it every `interval` steps).
+        MultiLayerNetwork pri = nets.get("prilora");
+        PriLoraListener pruner = new PriLoraListener(PruningSchedule.builder().fraction(0.25).interval(1).startStep(1).build());
+        Interleaved pr = new Interleaved().add("prune", () -> pruner.iterationDone(pri, 5, 0));
+        double pruneMs = pr.run(2, 10).get("prune").minMs();
+
+        System.out.printf("PRILoRA/LoRA step = %.3f (min), %.3f (median); LoRA/full = %.3f; PRILoRA/full = %.3f; updater state PRILoRA/full = %.4f%n",
+                priVsLora, priVsLoraMed, loraVsFull, priVsFull, stateRatio);
+        System.out.printf("one pruning step over all projections: %.2f ms (%.2f%% of a PRILoRA step; amortised over the interval)%n",
+                pruneMs, 100 * pruneMs / t.get("prilora").minMs());
+
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("benchmark", "MiniLM-sized encoder training step");
+        json.put("command", "mvn -B -q -pl samples exec:exec -Dsample.main=org.prilora.bench.EncoderBenchmark");
+        json.put("openblasCoretype", System.getenv("OPENBLAS_CORETYPE"));
+        json.put("ompNumThreads", System.getenv("OMP_NUM_THREADS"));
+        json.put("batch", batch);
+        json.put("seq", seq);
+        json.put("rounds", rounds);
+        json.put("gemmReferenceGflops", gemm);
+        json.put("variants", variants);
+        json.put("priloraOverLoraMin", priVsLora);
+        json.put("priloraOverLoraMedian", priVsLoraMed);
+        json.put("loraOverFullMin", loraVsFull);
+        json.put("priloraOverFullMin", priVsFull);
+        json.put("updaterStatePriloraOverFull", stateRatio);
+        json.put("pruningStepMs", pruneMs);
+
+        if (scaling) {
+            List<Map<String, Object>> rows = new ArrayList<>();
+            for (int r : new int[]{4, 16, 64}) {
+                rows.add(scalePoint("rank", r, RankSchedule.uniform(r), batch, seq));
+            }
+            for (int s : new int[]{32, 128, 256}) {
+                rows.add(scalePoint("seq", s, RankSchedule.linear(4, 12), batch, s));
+            }
+            for (int b : new int[]{8, 64}) {
+                rows.add(scalePoint("batch", b, RankSchedule.linear(4, 12), b, seq));
+            }
+            json.put("scaling", rows);
+        }
+        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("encoder-benchmark.json").toFile(), json);
+        try (PrintWriter w = new PrintWriter(out.resolve("encoder-benchmark.csv").toFile())) {
+            w.println("variant,step_min_ms,step_median_ms,trainable_params,updater_state_bytes,useful_gflops");
+            for (String v : nets.keySet()) {
+                Map<?, ?> m = (Map<?, ?>) variants.get(v);
+                w.printf("%s,%.1f,%.1f,%s,%s,%.2f%n", v, m.get("stepMinMs"), m.get("stepMedianMs"), m.get("trainableParams"),
+                        m.get("updaterStateBytes"), m.get("usefulGflops"));
+            }
+        }
+        CategoryChart chart = new CategoryChartBuilder().width(800).height(450)
+                .title(String.format("MiniLM-sized encoder, batch %d x %d tokens: step time (min of %d)", batch, seq, rounds))
+                .xAxisTitle("method").yAxisTitle("ms per optimizer step").build();
+        chart.addSeries("step", new ArrayList<>(nets.keySet()), nets.keySet().stream().map(v -> t.get(v).minMs()).toList());
+        BitmapEncoder.saveBitmap(chart, out.resolve("encoder-benchmark").toString(), BitmapEncoder.BitmapFormat.PNG);
+        System.out.println("wrote " + out.toAbsolutePath().resolve("encoder-benchmark.json"));
+        return 0;
+    }
+
+    private Map<String, Object> scalePoint(String axis, int value, RankSchedule ranks, int mb, int t) {
+        MultiLayerNetwork n = encoder("prilora", ranks);
+        DataSet ds = data(mb, t);
+        Interleaved.Timing timing = new Interleaved().add("p", () -> n.fit(ds)).run(1, 3).get("p");
+        double gflops = 2 * forwardFlopsPerToken(t) * mb * t / (timing.minMs() / 1e3) / 1e9;
+        System.out.printf("scaling %-5s = %4d: step min %8.1f ms (%.1f GFLOPS)%n", axis, value, timing.minMs(), gflops);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("axis", axis);
+        m.put("value", value);
+        m.put("ranks", ranks.toString());
+        m.put("batch", mb);
+        m.put("seq", t);
+        m.put("stepMinMs", timing.minMs());
+        m.put("usefulGflops", gflops);
+        return m;
+    }
+}

@@ -1,0 +1,51 @@
+package org.prilora.bench;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Times several variants side by side in one process: after a warm-up of each, the variants run in
+ * alternating rounds (A, B, C, A, B, C, …) so that machine noise hits them alike; reports min and median.
+ */
+public final class Interleaved {
+
+    /** Timing of one variant, in milliseconds per call. */
+    public record Timing(String name, double minMs, double medianMs, double[] samplesMs) {
+    }
+
+    private final Map<String, Runnable> variants = new LinkedHashMap<>();
+
+    public Interleaved add(String name, Runnable r) {
+        variants.put(name, r);
+        return this;
+    }
+
+    public Map<String, Timing> run(int warmup, int rounds) {
+        for (Runnable r : variants.values()) {
+            for (int i = 0; i < warmup; i++) {
+                r.run();
+            }
+        }
+        Map<String, List<Double>> samples = new LinkedHashMap<>();
+        variants.keySet().forEach(k -> samples.put(k, new ArrayList<>()));
+        for (int round = 0; round < rounds; round++) {
+            for (Map.Entry<String, Runnable> e : variants.entrySet()) {
+                long t0 = System.nanoTime();
+                e.getValue().run();
+                samples.get(e.getKey()).add((System.nanoTime() - t0) / 1e6);
+            }
+        }
+        Map<String, Timing> out = new LinkedHashMap<>();
+        for (Map.Entry<String, List<Double>> e : samples.entrySet()) {
+            double[] s = e.getValue().stream().mapToDouble(Double::doubleValue).toArray();
+            double[] sorted = s.clone();
+            Arrays.sort(sorted);
+            double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+            out.put(e.getKey(), new Timing(e.getKey(), sorted[0], median, s));
+        }
+        return out;
+    }
+}
