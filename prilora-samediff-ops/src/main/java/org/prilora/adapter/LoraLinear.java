@@ -36,7 +36,9 @@ public final class LoraLinear {
      */
     public static SDVariable forward(SameDiff sd, SDVariable x, SDVariable w0, SDVariable b0OrNull,
                                      SDVariable a, SDVariable b, SDVariable maskOrNull, double scale) {
-        return frozenLinear(sd, x, w0, b0OrNull).add(delta(sd, x, a, b, maskOrNull, scale));
+        // delta + base rather than base + delta: ND4J M2.1 sometimes flags xw_plus_b's output 'f' with c strides,
+        // and an add that takes it as first operand passes that flag on (seen by the SameDiff injection tests).
+        return delta(sd, x, a, b, maskOrNull, scale).add(frozenLinear(sd, x, w0, b0OrNull));
     }
 
     /** The LoRA term alone: {@code s·((x·(A⊙M)ᵀ)·Bᵀ)}, {@code [N, nOut]}. */
