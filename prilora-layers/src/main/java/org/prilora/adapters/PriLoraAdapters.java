@@ -136,20 +136,7 @@ public final class PriLoraAdapters {
         }
         PriLoraConfig cfg = cfgOrNull != null ? cfgOrNull : inferConfig(sites, m.modulesToSave);
         m.config = cfg.toJson();
-        byte[] manifest = JSON.writeValueAsBytes(m);
-        byte[] st = SafeTensors.toBytes(tensors, Map.of("format", "prilora", "formatVersion", String.valueOf(FORMAT_VERSION)));
-        Path parent = file.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        AtomicFiles.write(file, out -> {
-            try (ZipOutputStream zip = new ZipOutputStream(out)) {
-                zip.putNextEntry(new ZipEntry(MANIFEST_ENTRY));
-                zip.write(manifest);
-                zip.closeEntry();
-                zip.putNextEntry(new ZipEntry(TENSORS_ENTRY));
-                zip.write(st);
-                zip.closeEntry();
-            }
-        });
+        writeZip(file, m, tensors);
     }
 
     private static PriLoraConfig inferConfig(List<NetworkModules.Site> sites, List<String> modulesToSave) {
@@ -397,6 +384,121 @@ public final class PriLoraAdapters {
                 .rankSchedule(RankSchedule.explicit(ranks.stream().mapToInt(Integer::intValue).toArray()))
                 .modulesToSave(f.manifest().modulesToSave).build();
         return base instanceof MultiLayerNetwork ? PriLora.adapt((MultiLayerNetwork) base, cfg) : PriLora.adapt((ComputationGraph) base, cfg);
+    }
+
+    // ------------------------------------------------------------------ SameDiff graphs
+
+    /**
+     * Saves the adapters of a SameDiff graph adapted with {@link org.prilora.samediff.SameDiffPriLora#inject}, in the
+     * same format as for DL4J networks (module name = the weight variable's name).
+     */
+    public static void save(org.nd4j.autodiff.samediff.SameDiff sd, Path file) throws IOException {
+        org.prilora.samediff.InjectionReport report = org.prilora.samediff.SameDiffPriLora.report(sd);
+        Manifest m = new Manifest();
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        for (org.prilora.samediff.AdaptedSite s : report.sites()) {
+            ModuleEntry e = new ModuleEntry();
+            e.module = s.moduleName();
+            e.layer = s.weightName();
+            e.site = "";
+            e.layerType = "SameDiff:" + s.opKind();
+            e.rank = s.rank();
+            e.nIn = s.nIn();
+            e.nOut = s.nOut();
+            e.scale = s.scale();
+            e.hasMask = s.maskName() != null;
+            e.baseWeightCrc32 = NetworkModules.crc(s.w0(sd));
+            m.modules.add(e);
+            tensors.put(e.module + ".lora_A", s.a(sd));
+            tensors.put(e.module + ".lora_B", s.b(sd));
+            if (e.hasMask) {
+                tensors.put(e.module + ".lora_M", s.mask(sd));
+            }
+            tensors.put(e.module + ".xnorm", s.inputNormState(sd));
+        }
+        for (String v : report.config().modulesToSave()) {
+            m.modulesToSave.add(v);
+            tensors.put(SAVE_PREFIX + v, sd.getArrForVarName(v));
+        }
+        m.config = report.config().toJson();
+        writeZip(file, m, tensors);
+    }
+
+    /**
+     * Loads an adapter file into a copy of the (un-adapted) SameDiff graph {@code base}, which is not modified:
+     * the file is checked against {@code base} first (every mismatch listed), then the copy is injected with the
+     * recorded ranks and the tensors are assigned.
+     */
+    public static org.nd4j.autodiff.samediff.SameDiff load(org.nd4j.autodiff.samediff.SameDiff base, Path file) throws IOException {
+        AdapterFile f = read(file);
+        List<String> problems = new ArrayList<>();
+        for (ModuleEntry e : f.manifest().modules) {
+            if (!base.hasVariable(e.layer) || base.getArrForVarName(e.layer) == null) {
+                problems.add("module '" + e.module + "': the graph has no weight variable '" + e.layer + "'");
+                continue;
+            }
+            INDArray w = base.getArrForVarName(e.layer);
+            boolean fits = w.rank() == 2 && (w.size(0) == e.nIn && w.size(1) == e.nOut || w.size(0) == e.nOut && w.size(1) == e.nIn);
+            if (!fits) {
+                problems.add("module '" + e.module + "': base weight has shape " + Arrays.toString(w.shape()) + ", the adapter expects ["
+                        + e.nIn + ", " + e.nOut + "]");
+            }
+        }
+        for (String v : f.manifest().modulesToSave) {
+            INDArray t = f.tensors().get(SAVE_PREFIX + v);
+            if (!base.hasVariable(v)) {
+                problems.add("modules_to_save: the graph has no variable '" + v + "'");
+            } else if (t == null || !Arrays.equals(t.shape(), base.getArrForVarName(v).shape())) {
+                problems.add("modules_to_save: tensor for '" + v + "' is missing or has another shape");
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new AdapterMismatchException("adapter file " + file, problems);
+        }
+        org.nd4j.autodiff.samediff.SameDiff sd = base.dup();
+        List<String> modules = f.manifest().modules.stream().map(e -> e.layer).toList();
+        int[] ranks = f.manifest().modules.stream().mapToInt(e -> e.rank).toArray();
+        PriLoraConfig cfg = f.config().toBuilder().rankSchedule(RankSchedule.explicit(ranks)).build();
+        org.prilora.samediff.InjectionReport report = org.prilora.samediff.SameDiffPriLora.inject(sd, cfg,
+                org.prilora.samediff.WeightSelector.names(modules.toArray(new String[0])).blockBy(modules::indexOf));
+        for (org.prilora.samediff.AdaptedSite s : report.sites()) {
+            ModuleEntry e = f.manifest().modules.get(modules.indexOf(s.weightName()));
+            long crc = NetworkModules.crc(s.w0(sd));
+            if (crc != e.baseWeightCrc32) {
+                problems.add("module '" + e.module + "': base weights differ from those the adapter was trained on (CRC32 "
+                        + Long.toHexString(crc) + ", expected " + Long.toHexString(e.baseWeightCrc32) + "): another base model?");
+                continue;
+            }
+            assign(s.a(sd), f.tensors().get(e.module + ".lora_A"), e.module + ".lora_A", problems);
+            assign(s.b(sd), f.tensors().get(e.module + ".lora_B"), e.module + ".lora_B", problems);
+            assign(s.inputNormState(sd), f.tensors().get(e.module + ".xnorm"), e.module + ".xnorm", problems);
+            if (s.maskName() != null) {
+                assign(s.mask(sd), f.tensors().get(e.module + ".lora_M"), e.module + ".lora_M", problems);
+            }
+        }
+        for (String v : f.manifest().modulesToSave) {
+            sd.getArrForVarName(v).assign(f.tensors().get(SAVE_PREFIX + v));
+        }
+        if (!problems.isEmpty()) {
+            throw new AdapterMismatchException("adapter file " + file, problems);
+        }
+        return sd;
+    }
+
+    private static void writeZip(Path file, Manifest m, Map<String, INDArray> tensors) throws IOException {
+        byte[] manifest = JSON.writeValueAsBytes(m);
+        byte[] st = SafeTensors.toBytes(tensors, Map.of("format", "prilora", "formatVersion", String.valueOf(FORMAT_VERSION)));
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        AtomicFiles.write(file, out -> {
+            try (ZipOutputStream zip = new ZipOutputStream(out)) {
+                zip.putNextEntry(new ZipEntry(MANIFEST_ENTRY));
+                zip.write(manifest);
+                zip.closeEntry();
+                zip.putNextEntry(new ZipEntry(TENSORS_ENTRY));
+                zip.write(st);
+                zip.closeEntry();
+            }
+        });
     }
 
     // ------------------------------------------------------------------ PEFT
