@@ -89,10 +89,10 @@ public final class QuickStartSample {
         INDArray y = Nd4j.zeros(DataType.FLOAT, n, 2);
         for (int i = 0; i < n; i++) {
             int c = i % 2;
-            double t = 0.5 + 3.0 * r.nextDouble();
+            double t = 0.25 + 1.5 * r.nextDouble();
             double angle = t * Math.PI + c * Math.PI;
-            x.putScalar(i, 0, t * Math.cos(angle) / 3.5 + 0.05 * r.nextGaussian());
-            x.putScalar(i, 1, t * Math.sin(angle) / 3.5 + 0.05 * r.nextGaussian());
+            x.putScalar(i, 0, t * Math.cos(angle) / 1.75 + 0.03 * r.nextGaussian());
+            x.putScalar(i, 1, t * Math.sin(angle) / 1.75 + 0.03 * r.nextGaussian());
             y.putScalar(i, c, 1.0);
         }
         return new DataSet(x, y);
