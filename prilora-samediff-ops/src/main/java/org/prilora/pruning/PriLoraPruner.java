@@ -86,14 +86,15 @@ public final class PriLoraPruner {
             INDArray m = maskOrNull.castTo(DataType.DOUBLE);
             scores.muli(m).subi(m.rsub(1.0));
         }
-        INDArray threshold = kthSmallestPerRow(scores, k);                       // [r]
-        INDArray below = scores.lt(threshold.reshape(-1, 1).broadcast(scores.shape()));
-        INDArray equal = scores.eq(threshold.reshape(-1, 1).broadcast(scores.shape()));
-        INDArray belowD = below.castTo(DataType.DOUBLE);
-        INDArray equalD = equal.castTo(DataType.DOUBLE);
-        INDArray quota = belowD.sum(true, 1).rsubi((double) k);                        // [r,1]: how many ties to take
+        INDArray threshold = kthSmallestPerRow(scores, k).reshape(-1, 1);      // [r,1]
+        // Row-wise compares as broadcast subtractions (INDArray.broadcast() copies element by element and is slow);
+        // x - t is exactly 0 iff x == t, and negative iff x < t.
+        INDArray diff = scores.subColumnVector(threshold);
+        INDArray belowD = diff.lt(0.0).castTo(DataType.DOUBLE);
+        INDArray equalD = diff.eq(0.0).castTo(DataType.DOUBLE);
+        INDArray quota = belowD.sum(true, 1).rsubi((double) k).addi(0.5);     // [r,1]: ties to take, + 0.5
         INDArray tieRank = equalD.cumsum(1);                                     // 1-based position among ties
-        INDArray takeTie = tieRank.lt(quota.addi(0.5).broadcast(scores.shape())).castTo(DataType.DOUBLE).muli(equalD);
+        INDArray takeTie = tieRank.subColumnVector(quota).lt(0.0).castTo(DataType.DOUBLE).muli(equalD);
         INDArray pruned = belowD.addi(takeTie);
         return pruned.rsubi(1.0).castTo(dt);
     }
