@@ -141,15 +141,6 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
                 params.get(s.aKey()), params.get(s.bKey()), s.maskKey() == null ? null : params.get(s.maskKey()), loraScale());
     }
 
-    /**
-     * As {@link #adaptedLinear(SameDiff, AdapterSite, SDVariable, Map)}; the row mask is not needed (the runtime
-     * takes the real rows from the DL4J mask) and is ignored.
-     */
-    protected SDVariable adaptedLinear(SameDiff sd, AdapterSite s, SDVariable x2d, SDVariable rowMaskIgnored,
-                                       Map<String, SDVariable> params) {
-        return adaptedLinear(sd, s, x2d, params);
-    }
-
     @Override
     public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> trainingListeners, int layerIndex,
                              INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {

@@ -147,8 +147,16 @@ public final class EncoderBenchmark implements Callable<Integer> {
         double stateRatio = ((Number) ((Map<?, ?>) variants.get("prilora")).get("updaterStateBytes")).doubleValue()
                 / ((Number) ((Map<?, ?>) variants.get("full")).get("updaterStateBytes")).doubleValue();
 
-        // One pruning step over all 36 projections, alone (the listener runs it every `interval` steps).
+        // Forward only (inference) of the PRILoRA encoder, interleaved with a plain GEMM of the same size.
         MultiLayerNetwork pri = nets.get("prilora");
+        Map<String, Interleaved.Timing> fw = new Interleaved()
+                .add("forward", () -> pri.output(ds.getFeatures(), false, ds.getFeaturesMaskArray(), null))
+                .run(1, rounds);
+        double fwdMs = fw.get("forward").minMs();
+        double fwdGflops = fwd / (fwdMs / 1e3) / 1e9;
+        System.out.printf("forward only (PRILoRA encoder): min %.1f ms, %.1f GFLOPS (%.0f%% of GEMM)%n", fwdMs, fwdGflops, 100 * fwdGflops / gemm);
+
+        // One pruning step over all 36 projections, alone (the listener runs it every `interval` steps).
         PriLoraListener pruner = new PriLoraListener(PruningSchedule.builder().fraction(0.25).interval(1).startStep(1).build());
         Interleaved pr = new Interleaved().add("prune", () -> pruner.iterationDone(pri, 5, 0));
         double pruneMs = pr.run(2, 10).get("prune").minMs();
@@ -174,6 +182,8 @@ public final class EncoderBenchmark implements Callable<Integer> {
         json.put("priloraOverFullMin", priVsFull);
         json.put("updaterStatePriloraOverFull", stateRatio);
         json.put("pruningStepMs", pruneMs);
+        json.put("forwardMinMs", fwdMs);
+        json.put("forwardGflops", fwdGflops);
 
         if (scaling) {
             List<Map<String, Object>> rows = new ArrayList<>();
