@@ -1,0 +1,133 @@
+package org.prilora.samples.finetune;
+
+import org.prilora.adapter.AdapterInit;
+import org.prilora.adapter.ScalingMode;
+import org.prilora.bert.BertEncoderFactory;
+import org.prilora.config.PriLoraConfig;
+import org.prilora.pruning.PruningMode;
+import org.prilora.pruning.PruningSchedule;
+import org.prilora.rank.RankSchedule;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Everything that defines one fine-tuning run (one method, one seed). Immutable; the command line builds it and
+ * validates the ranges, {@link #priLoraConfig()} turns the adapter part into the project's {@link PriLoraConfig}.
+ *
+ * @param method        what is trained
+ * @param seed          seed of the training subsample, the batch order, the adapter/classifier initialisation
+ * @param trainSize     training sentences drawn (class-stratified) from the train split; 0 = the whole split
+ * @param epochs        passes over the training sentences
+ * @param batchSize     sentences per optimizer step
+ * @param learningRate  Adam learning rate of every trainable parameter (adapters and classifier)
+ * @param ranks         PRILoRA's rank schedule over the six blocks (e.g. {@code 4:12})
+ * @param loraRank      uniform rank of the LoRA baseline
+ * @param alpha         LoRA alpha; scale {@code alpha / r}
+ * @param pruneFraction PRILoRA's fraction γ of every row of A pruned per pruning step
+ * @param pruneInterval optimizer steps between pruning steps
+ * @param pruneStart    first step that may prune (1-based)
+ * @param emaBeta       EMA coefficient β of the input-norm statistics
+ * @param pruneMode     REGROW (pruned entries may grow back) or PERSISTENT_MASK
+ * @param maxLength     maximum tokens per sentence, special tokens included (longer sentences are truncated)
+ * @param evaluateTest  whether to evaluate the test split (false for the dev-only ablation)
+ * @param balanced      whether the training sample holds both classes equally (else the split's ~74/26 shares)
+ */
+public record FineTuneSettings(Method method, long seed, int trainSize, int epochs, int batchSize, double learningRate,
+                               RankSchedule ranks, int loraRank, double alpha, double pruneFraction, int pruneInterval,
+                               long pruneStart, double emaBeta, PruningMode pruneMode, int maxLength,
+                               boolean evaluateTest, boolean balanced) {
+
+    /** Layer name of the classification head, saved with the adapters ("modules to save"). */
+    public static final String HEAD = BertEncoderFactory.CLASSIFIER_NAME;
+
+    /** Checks for nulls; ranges are checked by the command line (with option names in the messages). */
+    public FineTuneSettings {
+        Objects.requireNonNull(method, "method");
+        Objects.requireNonNull(ranks, "ranks");
+        Objects.requireNonNull(pruneMode, "pruneMode");
+    }
+
+    /**
+     * @param m another method
+     * @return the same settings for that method
+     */
+    public FineTuneSettings withMethod(Method m) {
+        return new FineTuneSettings(m, seed, trainSize, epochs, batchSize, learningRate, ranks, loraRank, alpha,
+                pruneFraction, pruneInterval, pruneStart, emaBeta, pruneMode, maxLength, evaluateTest, balanced);
+    }
+
+    /**
+     * @param s another seed
+     * @return the same settings with that seed
+     */
+    public FineTuneSettings withSeed(long s) {
+        return new FineTuneSettings(method, s, trainSize, epochs, batchSize, learningRate, ranks, loraRank, alpha,
+                pruneFraction, pruneInterval, pruneStart, emaBeta, pruneMode, maxLength, evaluateTest, balanced);
+    }
+
+    /** @return the rank schedule of this run's adapters: the PRILoRA schedule, or uniform {@code loraRank} for LoRA */
+    public RankSchedule rankSchedule() {
+        return method == Method.LORA ? RankSchedule.uniform(loraRank) : ranks;
+    }
+
+    /** @return PRILoRA's pruning schedule; {@link PruningSchedule#none()} for LoRA and head-only */
+    public PruningSchedule pruning() {
+        if (method != Method.PRILORA) {
+            return PruningSchedule.none();
+        }
+        return PruningSchedule.builder().fraction(pruneFraction).interval(pruneInterval).startStep(pruneStart)
+                .emaBeta(emaBeta).mode(pruneMode).build();
+    }
+
+    /**
+     * The adapter configuration of this run: ranks, alpha (scale alpha/r), pruning, Kaiming-uniform A, seed, and
+     * the classifier as the module to save. The BERT network is not adapted from this object with
+     * {@code PriLora.adapt} (that covers DL4J's DenseLayer/SelfAttentionLayer, not the BERT blocks); it is built
+     * already adapted by {@link BertEncoderFactory} from the same values, and this object is recorded in the
+     * adapter file and metrics.json.
+     *
+     * @return the configuration
+     * @throws IllegalStateException for {@link Method#HEAD_ONLY}, which has no adapters
+     */
+    public PriLoraConfig priLoraConfig() {
+        if (!method.usesAdapters()) {
+            throw new IllegalStateException("method " + method + " trains no adapters; it has no PriLoraConfig");
+        }
+        return PriLoraConfig.builder()
+                .rankSchedule(rankSchedule())
+                .alpha(alpha)
+                .scalingMode(ScalingMode.ALPHA_OVER_R)
+                .pruning(pruning())
+                .init(AdapterInit.KAIMING_UNIFORM)
+                .seed(seed)
+                .modulesToSave(HEAD)
+                .build();
+    }
+
+    /** @return the settings as an ordered map, for metrics.json */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("method", method.cliName());
+        m.put("seed", seed);
+        m.put("trainSize", trainSize);
+        m.put("balanced", balanced);
+        m.put("epochs", epochs);
+        m.put("batchSize", batchSize);
+        m.put("learningRate", learningRate);
+        m.put("maxLength", maxLength);
+        if (method.usesAdapters()) {
+            m.put("ranks", rankSchedule().toString());
+            m.put("alpha", alpha);
+            PruningSchedule p = pruning();
+            m.put("pruneFraction", p.fraction());
+            m.put("pruneInterval", p.interval());
+            m.put("pruneStart", p.startStep());
+            m.put("emaBeta", p.emaBeta());
+            m.put("pruneMode", p.mode().name());
+        }
+        m.put("evaluateTest", evaluateTest);
+        return m;
+    }
+}

@@ -1,0 +1,233 @@
+package org.prilora.samples.finetune;
+
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+import org.prilora.io.AtomicFiles;
+import org.prilora.listener.SiteFigures;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The files of one run: {@value #METRICS} (settings, configuration, data sizes, dev/test accuracy and MCC,
+ * parameter counts, adapter file size, timings, per-projection rank and final A sparsity, every step's loss),
+ * {@value #LOSS_CHART} and, for adapter methods, {@value #RANK_CHART}. Every file is written atomically.
+ */
+public final class RunOutputs {
+
+    /** Metrics file name. */
+    public static final String METRICS = "metrics.json";
+    /** Training loss chart. */
+    public static final String LOSS_CHART = "loss.png";
+    /** Rank and final A sparsity per projection. */
+    public static final String RANK_CHART = "ranks-sparsity.png";
+    /** Window of the moving average drawn over the per-step loss. */
+    public static final int SMOOTHING = 10;
+
+    private RunOutputs() {
+    }
+
+    /**
+     * Writes all files of a run.
+     *
+     * @param r   the run
+     * @param dir output folder
+     * @throws IOException if a file cannot be written
+     */
+    public static void write(RunResult r, Path dir) throws IOException {
+        Files.createDirectories(dir);
+        Json.write(dir.resolve(METRICS), metrics(r));
+        AtomicFiles.write(dir.resolve(LOSS_CHART), png(lossChart(r.settings().method() + " seed " + r.settings().seed(),
+                Map.of("loss", r.losses()))));
+        if (!r.figures().isEmpty()) {
+            AtomicFiles.write(dir.resolve(RANK_CHART), rankSparsityPng(r.figures(), r.settings().method().cliName()));
+        }
+    }
+
+    /**
+     * The content of {@value #METRICS}.
+     *
+     * @param r the run
+     * @return an ordered map (JSON object)
+     */
+    public static Map<String, Object> metrics(RunResult r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        FineTuneSettings s = r.settings();
+        m.put("task", "LanguageTool English grammatical acceptability (label 1 = acceptable)");
+        m.put("model", "all-MiniLM-L6-v2 (" + FineTuneRunner.MODEL_RESOURCE + ")");
+        m.put("method", s.method().cliName());
+        m.put("seed", s.seed());
+        m.put("settings", s.toMap());
+        m.put("config", r.configJson() == null ? null : Json.parse(r.configJson()));
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("trainSentences", r.trainSentences());
+        data.put("trainAcceptable", r.trainAcceptable());
+        data.put("devSentences", r.devSentences());
+        data.put("testSentences", r.testSentences());
+        m.put("data", data);
+        m.put("dev", split(r.dev()));
+        m.put("test", r.test() == null ? null : split(r.test()));
+        m.put("trainableParams", r.trainableParams());
+        m.put("allParams", r.allParams());
+        m.put("adapterFile", r.adapterFile());
+        m.put("adapterFileBytes", r.adapterFileBytes());
+        m.put("steps", r.steps());
+        m.put("trainSeconds", round(r.trainSeconds(), 2));
+        m.put("trainCpuSeconds", round(r.trainCpuSeconds(), 2));
+        m.put("evalSeconds", round(r.evalSeconds(), 2));
+        m.put("trainSentencesPerSecond", r.trainSeconds() > 0
+                ? round((double) r.trainSentences() * s.epochs() / r.trainSeconds(), 2) : null);
+        m.put("medianStepSeconds", round(r.medianStepSeconds(), 4));
+        m.put("firstStepSeconds", r.stepSeconds().length == 0 ? null : round(r.stepSeconds()[0], 3));
+        m.put("pruningSteps", r.pruningSteps());
+        m.put("finalLossAvg10", round(r.finalLoss(SMOOTHING), 5));
+        List<Map<String, Object>> proj = new ArrayList<>();
+        for (SiteFigures f : r.figures()) {
+            Map<String, Object> p = new LinkedHashMap<>();
+            p.put("module", f.qualifiedName());
+            p.put("rank", f.rank());
+            p.put("nIn", f.nIn());
+            p.put("nOut", f.nOut());
+            p.put("finalASparsity", round(f.aSparsity(), 6));
+            p.put("xnormMean", round(f.xnormMean(), 6));
+            proj.add(p);
+        }
+        m.put("projections", proj);
+        List<Double> losses = new ArrayList<>(r.losses().length);
+        for (double l : r.losses()) {
+            losses.add(round(l, 6));
+        }
+        m.put("losses", losses);
+        Map<String, Object> env = new LinkedHashMap<>();
+        env.put("OMP_NUM_THREADS", System.getenv("OMP_NUM_THREADS"));
+        env.put("OPENBLAS_CORETYPE", System.getenv("OPENBLAS_CORETYPE"));
+        env.put("availableProcessors", Runtime.getRuntime().availableProcessors());
+        env.put("java", System.getProperty("java.version"));
+        m.put("environment", env);
+        return m;
+    }
+
+    private static Map<String, Object> split(BinaryConfusion c) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("accuracy", round(c.accuracy(), 6));
+        m.put("mcc", round(c.mcc(), 6));
+        m.put("tp", c.tp());
+        m.put("tn", c.tn());
+        m.put("fp", c.fp());
+        m.put("fn", c.fn());
+        return m;
+    }
+
+    static Double round(double v, int digits) {
+        if (!Double.isFinite(v)) {
+            return null; // JSON has no NaN
+        }
+        return new java.math.BigDecimal(v).setScale(digits, java.math.RoundingMode.HALF_EVEN).doubleValue();
+    }
+
+    /**
+     * A loss chart: each series' per-step loss (thin) and its moving average over {@value #SMOOTHING} steps.
+     *
+     * @param title  chart title
+     * @param series name to per-step losses
+     * @return the chart
+     */
+    public static XYChart lossChart(String title, Map<String, double[]> series) {
+        XYChart c = new XYChartBuilder().width(900).height(500).title("Training loss: " + title)
+                .xAxisTitle("step").yAxisTitle("cross-entropy").build();
+        c.getStyler().setMarkerSize(0);
+        for (Map.Entry<String, double[]> e : new java.util.TreeMap<>(series).entrySet()) {
+            double[] y = e.getValue();
+            if (y.length == 0) {
+                continue;
+            }
+            double[] x = new double[y.length];
+            for (int i = 0; i < y.length; i++) {
+                x[i] = i + 1;
+            }
+            if (series.size() == 1) {
+                c.addSeries(e.getKey() + " (per step)", x, y).setMarker(SeriesMarkers.NONE);
+            }
+            c.addSeries(e.getKey() + " (mean of last " + SMOOTHING + ")", x, movingAverage(y, SMOOTHING))
+                    .setMarker(SeriesMarkers.NONE);
+        }
+        return c;
+    }
+
+    /**
+     * Trailing moving average.
+     *
+     * @param y      values
+     * @param window window length, at least 1
+     * @return element i = mean of y[max(0, i-window+1) .. i]
+     */
+    public static double[] movingAverage(double[] y, int window) {
+        double[] out = new double[y.length];
+        double sum = 0;
+        for (int i = 0; i < y.length; i++) {
+            sum += y[i];
+            if (i >= window) {
+                sum -= y[i - window];
+            }
+            out[i] = sum / Math.min(i + 1, window);
+        }
+        return out;
+    }
+
+    /** Two stacked bar charts: rank and final sparsity of A for every adapted projection, bottom block first. */
+    static byte[] rankSparsityPng(List<SiteFigures> figures, String method) throws IOException {
+        List<String> names = new ArrayList<>();
+        List<Integer> ranks = new ArrayList<>();
+        List<Double> sparsity = new ArrayList<>();
+        for (SiteFigures f : figures) {
+            names.add(shortName(f));
+            ranks.add(f.rank());
+            sparsity.add(f.aSparsity());
+        }
+        CategoryChart r = new CategoryChartBuilder().width(1200).height(380).title(method + ": adapter rank per projection")
+                .xAxisTitle("projection (block.site)").yAxisTitle("rank").build();
+        r.getStyler().setLegendVisible(false);
+        r.getStyler().setXAxisLabelRotation(90);
+        r.addSeries("rank", names, ranks);
+        CategoryChart sp = new CategoryChartBuilder().width(1200).height(380)
+                .title(method + ": final sparsity of A (fraction of exact zeros)")
+                .xAxisTitle("projection (block.site)").yAxisTitle("sparsity").build();
+        sp.getStyler().setLegendVisible(false);
+        sp.getStyler().setXAxisLabelRotation(90);
+        sp.getStyler().setYAxisMin(0.0);
+        sp.getStyler().setYAxisMax(1.0);
+        sp.addSeries("sparsity", names, sparsity);
+        ByteArrayOutputStream bos = new ByteArrayOutputStream();
+        BitmapEncoder.saveBitmap(List.of(r, sp), 2, 1, bos, BitmapEncoder.BitmapFormat.PNG);
+        return bos.toByteArray();
+    }
+
+    /** {@code encoder.layer.3} + {@code attention.self.query} → {@code 3.q}. */
+    static String shortName(SiteFigures f) {
+        String layer = f.layer().startsWith("encoder.layer.") ? f.layer().substring("encoder.layer.".length()) : f.layer();
+        String site = switch (f.site()) {
+            case "attention.self.query" -> "q";
+            case "attention.self.key" -> "k";
+            case "attention.self.value" -> "v";
+            case "attention.output.dense" -> "ao";
+            case "intermediate.dense" -> "i";
+            case "output.dense" -> "o";
+            default -> f.site();
+        };
+        return site.isEmpty() ? layer : layer + "." + site;
+    }
+
+    static byte[] png(XYChart chart) throws IOException {
+        return BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
+    }
+}
