@@ -140,6 +140,7 @@ public final class BertEncoderFactory {
         private final BertConfig config;
         private RankSchedule rankSchedule = RankSchedule.uniform(8);
         private boolean fullFineTune;
+        private boolean graphRuntime;
         private double alpha = 16;
         private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
         private PruningMode pruningMode = PruningMode.REGROW;
@@ -154,13 +155,19 @@ public final class BertEncoderFactory {
             this.config = Objects.requireNonNull(config, "config");
         }
 
-        /** Ranks of the blocks, bottom to top ({@code schedule.ranks(numLayers)}). Default: uniform 8. */
         /** Baseline: train every weight of the encoder blocks (embeddings stay frozen), adapters bypassed. */
         public Builder fullFineTune(boolean full) {
             this.fullFineTune = full;
             return this;
         }
 
+        /** Run the blocks as SameDiff graphs instead of the native runtime (see {@link PriLoraBertBlock.Builder#graphRuntime}). */
+        public Builder graphRuntime(boolean graph) {
+            this.graphRuntime = graph;
+            return this;
+        }
+
+        /** Ranks of the blocks, bottom to top ({@code schedule.ranks(numLayers)}). Default: uniform 8. */
         public Builder rankSchedule(RankSchedule s) {
             this.rankSchedule = Objects.requireNonNull(s, "rankSchedule");
             return this;
@@ -240,7 +247,7 @@ public final class BertEncoderFactory {
             for (int n = 0; n < config.numLayers(); n++) {
                 lb.layer(new PriLoraBertBlock.Builder().config(config)
                         .rank(ranks[n]).alpha(alpha).scalingMode(scalingMode).pruningMode(pruningMode).adapterInit(adapterInit)
-                        .fullFineTune(fullFineTune).name(BertNaming.layerName(n)).build());
+                        .fullFineTune(fullFineTune).graphRuntime(graphRuntime).name(BertNaming.layerName(n)).build());
             }
             if (nClasses > 0) {
                 lb.layer(new GlobalPoolingLayer.Builder(PoolingType.AVG).name(POOLING_NAME).build());

@@ -48,6 +48,8 @@ public class PriLoraBertBlock extends AbstractPriLoraSameDiffLayer {
     private int numHeads;
     private int intermediate;
     private double layerNormEps = BertConfig.BERT_LAYER_NORM_EPS;
+    /** Run the SameDiff graph of {@link #defineLayer} instead of the native {@link PriLoraBertBlockRuntime}. */
+    private boolean graphRuntime;
 
     /** For JSON deserialization. */
     protected PriLoraBertBlock() {
@@ -59,6 +61,13 @@ public class PriLoraBertBlock extends AbstractPriLoraSameDiffLayer {
         this.numHeads = b.numHeads;
         this.intermediate = b.intermediate;
         this.layerNormEps = b.layerNormEps;
+        this.graphRuntime = b.graphRuntime;
+    }
+
+    @Override
+    protected org.deeplearning4j.nn.layers.samediff.SameDiffLayer createRuntime(
+            org.deeplearning4j.nn.conf.NeuralNetConfiguration conf, org.nd4j.linalg.api.buffer.DataType networkDataType) {
+        return graphRuntime ? super.createRuntime(conf, networkDataType) : new PriLoraBertBlockRuntime(conf, networkDataType);
     }
 
     @Override
@@ -182,6 +191,15 @@ public class PriLoraBertBlock extends AbstractPriLoraSameDiffLayer {
         this.layerNormEps = layerNormEps;
     }
 
+    /** Whether the block runs as a SameDiff graph (the reference) instead of the native runtime (the default). */
+    public boolean isGraphRuntime() {
+        return graphRuntime;
+    }
+
+    public void setGraphRuntime(boolean graphRuntime) {
+        this.graphRuntime = graphRuntime;
+    }
+
     @Override
     public boolean equals(Object o) {
         if (!(o instanceof PriLoraBertBlock)) {
@@ -189,14 +207,14 @@ public class PriLoraBertBlock extends AbstractPriLoraSameDiffLayer {
         }
         PriLoraBertBlock b = (PriLoraBertBlock) o;
         return hidden == b.hidden && numHeads == b.numHeads && intermediate == b.intermediate
-                && Double.compare(layerNormEps, b.layerNormEps) == 0 && rank == b.rank && Double.compare(alpha, b.alpha) == 0
+                && Double.compare(layerNormEps, b.layerNormEps) == 0 && graphRuntime == b.graphRuntime && rank == b.rank && Double.compare(alpha, b.alpha) == 0
                 && scalingMode == b.scalingMode && pruningMode == b.pruningMode && adapterInit == b.adapterInit
                 && Objects.equals(getLayerName(), b.getLayerName());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(hidden, numHeads, intermediate, layerNormEps, rank, alpha, scalingMode, pruningMode, adapterInit,
+        return Objects.hash(hidden, numHeads, intermediate, layerNormEps, graphRuntime, rank, alpha, scalingMode, pruningMode, adapterInit,
                 getLayerName());
     }
 
@@ -206,6 +224,16 @@ public class PriLoraBertBlock extends AbstractPriLoraSameDiffLayer {
         private int numHeads = 1;
         private int intermediate;
         private double layerNormEps = BertConfig.BERT_LAYER_NORM_EPS;
+        private boolean graphRuntime;
+
+        /**
+         * Run the block as the SameDiff graph of {@link PriLoraBertBlock#defineLayer} (the reference the native
+         * runtime is tested against; several times slower to train) instead of {@link PriLoraBertBlockRuntime}.
+         */
+        public Builder graphRuntime(boolean graph) {
+            this.graphRuntime = graph;
+            return this;
+        }
 
         /** Sizes and epsilon from a config. */
         public Builder config(BertConfig c) {

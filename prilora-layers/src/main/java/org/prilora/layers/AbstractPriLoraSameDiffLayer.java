@@ -147,7 +147,7 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
         for (AdapterSite s : adapterSites()) {
             PriLoraDense.validateRank(getLayerName() + (s.name().isEmpty() ? "" : "." + s.name()), s.rank(), s.nIn(), s.nOut());
         }
-        PriLoraSameDiffRuntime ret = new PriLoraSameDiffRuntime(conf, networkDataType);
+        org.deeplearning4j.nn.layers.samediff.SameDiffLayer ret = createRuntime(conf, networkDataType);
         ret.setIndex(layerIndex);
         ret.setListeners(trainingListeners);
         ret.setParamsViewArray(layerParamsView);
@@ -155,6 +155,11 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
         ret.setParamTable(paramTable);
         ret.setConf(conf);
         return ret;
+    }
+
+    /** The runtime layer: the SameDiff graph of {@link #defineLayer} run by {@link PriLoraSameDiffRuntime}. */
+    protected org.deeplearning4j.nn.layers.samediff.SameDiffLayer createRuntime(NeuralNetConfiguration conf, DataType networkDataType) {
+        return new PriLoraSameDiffRuntime(conf, networkDataType);
     }
 
     /**

@@ -34,11 +34,13 @@ import java.util.concurrent.Callable;
 /**
  * Optimizer-step time of a BERT-style encoder of MiniLM dimensions (6 blocks, width 384, 12 heads, FFN 1536,
  * vocabulary 30522) with a 2-class head, batch 32 × 64 tokens, Adam, float32: full fine-tuning of the blocks vs
- * LoRA (uniform r = 8) vs PRILoRA (4 → 12, statistics and pruning on). The three run interleaved in one process;
+ * LoRA (uniform r = 8) vs PRILoRA (4 → 12, statistics and pruning on), plus the same LoRA encoder run through the
+ * SameDiff graph runtime of the blocks (the reference the native runtime replaced). All run interleaved in one process;
  * the GEMM reference rate is measured in the same run. Also: the cost of one pruning step, updater state bytes,
  * off-heap memory, and (with {@code --scaling}) PRILoRA step time over rank, sequence length and batch size.
  *
- * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples exec:exec -Dsample.main=org.prilora.bench.EncoderBenchmark}
+ * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples initialize exec:exec -Dexec.args="-Xmx8g
+ * -classpath %classpath org.prilora.bench.EncoderBenchmark --scaling --out ../docs/benchmarks"}
  */
 @Command(name = "encoder-benchmark", mixinStandardHelpOptions = true, description = "Full FT vs LoRA vs PRILoRA step time on a MiniLM-sized encoder.")
 public final class EncoderBenchmark implements Callable<Integer> {
@@ -68,6 +70,10 @@ public final class EncoderBenchmark implements Callable<Integer> {
             case "full":
                 b.fullFineTune(true).rankSchedule(RankSchedule.uniform(1));
                 break;
+            case "lora-graph":
+                // The same LoRA encoder with every block run as a SameDiff graph (the reference runtime).
+                b.graphRuntime(true).rankSchedule(ranks);
+                break;
             default:
                 b.rankSchedule(ranks);
         }
@@ -96,6 +102,41 @@ public final class EncoderBenchmark implements Callable<Integer> {
         return MINILM.numLayers() * (2 * (4 * h * h + 2 * h * f) + 2 * 2 * t * h);
     }
 
+    /**
+     * What PRILoRA's input statistics add to one training step of the 6-block encoder: the per-feature norms of the
+     * 4 distinct inputs of every block (x for Q/K/V, the attention context, h1, the GELU output; rows masked) in a
+     * reused workspace, as the block runtime measures them, plus the 36 EMA updates the listener makes.
+     */
+    static double statisticsMs(int rows) {
+        long h = MINILM.hidden();
+        long f = MINILM.intermediate();
+        INDArray[] inputs = {Nd4j.rand(DataType.FLOAT, rows, h), Nd4j.rand(DataType.FLOAT, rows, h),
+                Nd4j.rand(DataType.FLOAT, rows, h), Nd4j.rand(DataType.FLOAT, rows, f)};
+        INDArray mask = Nd4j.ones(DataType.FLOAT, rows);
+        long[] siteNIn = {h, h, h, h, h, f};
+        INDArray[] states = new INDArray[6 * siteNIn.length];
+        for (int i = 0; i < states.length; i++) {
+            states[i] = Nd4j.zeros(DataType.FLOAT, 1, siteNIn[i % siteNIn.length] + 1);
+        }
+        org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration wsConf = org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration
+                .builder().initialSize(64L << 20).policyLearning(org.nd4j.linalg.api.memory.enums.LearningPolicy.FIRST_LOOP).build();
+        Runnable step = () -> {
+            try (org.nd4j.linalg.api.memory.MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(wsConf, "STATS_BENCH")) {
+                for (int b = 0; b < 6; b++) {
+                    INDArray[] norms = new INDArray[inputs.length];
+                    for (int k = 0; k < inputs.length; k++) {
+                        norms[k] = org.prilora.stats.InputNormStats.batchNorms(inputs[k], mask, null, inputs[k].size(1)).detach();
+                    }
+                    for (int site = 0; site < siteNIn.length; site++) {
+                        INDArray n = norms[site < 3 ? 0 : site - 2];
+                        org.prilora.stats.InputNormStats.wrap(states[b * siteNIn.length + site], 0.9).updateFromBatchNorms(n);
+                    }
+                }
+            }
+        };
+        return new Interleaved().add("statistics", step).run(3, 10).get("statistics").minMs();
+    }
+
     @Override
     public Integer call() throws Exception {
         Files.createDirectories(out);
@@ -107,7 +148,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         Map<String, MultiLayerNetwork> nets = new LinkedHashMap<>();
         Map<String, Long> offHeap = new LinkedHashMap<>();
         long before = Pointer.totalBytes();
-        for (String v : List.of("full", "lora", "prilora")) {
+        for (String v : List.of("full", "lora", "prilora", "lora-graph")) {
             nets.put(v, encoder(v, "prilora".equals(v) ? RankSchedule.linear(4, 12) : RankSchedule.uniform(8)));
             nets.get(v).fit(ds);
             long now = Pointer.totalBytes();
@@ -144,6 +185,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         double priVsLoraMed = t.get("prilora").medianMs() / t.get("lora").medianMs();
         double loraVsFull = t.get("lora").minMs() / t.get("full").minMs();
         double priVsFull = t.get("prilora").minMs() / t.get("full").minMs();
+        double nativeVsGraph = t.get("lora").minMs() / t.get("lora-graph").minMs();
         double stateRatio = ((Number) ((Map<?, ?>) variants.get("prilora")).get("updaterStateBytes")).doubleValue()
                 / ((Number) ((Map<?, ?>) variants.get("full")).get("updaterStateBytes")).doubleValue();
 
@@ -160,15 +202,20 @@ public final class EncoderBenchmark implements Callable<Integer> {
         PriLoraListener pruner = new PriLoraListener(PruningSchedule.builder().fraction(0.25).interval(1).startStep(1).build());
         Interleaved pr = new Interleaved().add("prune", () -> pruner.iterationDone(pri, 5, 0));
         double pruneMs = pr.run(2, 10).get("prune").minMs();
+        double statsMs = statisticsMs(batch * seq);
+        System.out.printf("input statistics per step (24 site inputs measured, 36 EMAs updated): %.2f ms (%.2f%% of a PRILoRA step)%n",
+                statsMs, 100 * statsMs / t.get("prilora").minMs());
 
         System.out.printf("PRILoRA/LoRA step = %.3f (min), %.3f (median); LoRA/full = %.3f; PRILoRA/full = %.3f; updater state PRILoRA/full = %.4f%n",
                 priVsLora, priVsLoraMed, loraVsFull, priVsFull, stateRatio);
+        System.out.printf("LoRA step, native block runtime / SameDiff graph runtime = %.3f (min)%n", nativeVsGraph);
         System.out.printf("one pruning step over all projections: %.2f ms (%.2f%% of a PRILoRA step; amortised over the interval)%n",
                 pruneMs, 100 * pruneMs / t.get("prilora").minMs());
 
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("benchmark", "MiniLM-sized encoder training step");
-        json.put("command", "mvn -B -q -pl samples exec:exec -Dsample.main=org.prilora.bench.EncoderBenchmark");
+        json.put("command", "mvn -B -q -pl samples initialize exec:exec -Dexec.args=\"-Xmx8g -classpath %classpath "
+                + "org.prilora.bench.EncoderBenchmark" + (scaling ? " --scaling" : "") + " --out <dir>\"");
         json.put("openblasCoretype", System.getenv("OPENBLAS_CORETYPE"));
         json.put("ompNumThreads", System.getenv("OMP_NUM_THREADS"));
         json.put("batch", batch);
@@ -181,7 +228,9 @@ public final class EncoderBenchmark implements Callable<Integer> {
         json.put("loraOverFullMin", loraVsFull);
         json.put("priloraOverFullMin", priVsFull);
         json.put("updaterStatePriloraOverFull", stateRatio);
+        json.put("loraNativeOverGraphMin", nativeVsGraph);
         json.put("pruningStepMs", pruneMs);
+        json.put("statisticsPerStepMs", statsMs);
         json.put("forwardMinMs", fwdMs);
         json.put("forwardGflops", fwdGflops);
 

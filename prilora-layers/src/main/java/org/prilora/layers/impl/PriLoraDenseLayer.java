@@ -11,7 +11,6 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.impl.ActivationIdentity;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.random.impl.BernoulliDistribution;
 import org.nd4j.linalg.factory.Nd4j;
@@ -137,9 +136,9 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
             fwdH = h;
             fwdXa = xa;
             fwdDropMask = dropMask;
-            try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-                pendingNorms = InputNormStats.batchNorms(x, rowMask, null, s.nIn());
-            }
+            // Squares in the current workspace, only the [nIn] result detached: a fresh off-heap temporary of the
+            // input's size costs page faults on every step (see PriLoraBertBlockRuntime#measureNorms).
+            pendingNorms = InputNormStats.batchNorms(x, rowMask, null, s.nIn()).detach();
         }
         return z;
     }

@@ -64,10 +64,10 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
     static final String DEFAULT_RANKS = "4:12";
     static final String DEFAULT_LORA_RANK = "8";
     static final String DEFAULT_ALPHA = "16";
-    static final String DEFAULT_PRUNE_FRACTION = "0.25";
+    static final String DEFAULT_PRUNE_FRACTION = "0.1";
     static final String DEFAULT_PRUNE_INTERVAL = "10";
     static final String DEFAULT_PRUNE_START = "10";
-    static final String DEFAULT_EMA_BETA = "0.9";
+    static final String DEFAULT_EMA_BETA = "0.99";
     static final String DEFAULT_SEED = "1";
     static final String DEFAULT_MAX_LENGTH = "64";
 
