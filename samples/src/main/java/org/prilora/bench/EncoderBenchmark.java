@@ -1,6 +1,5 @@
 package org.prilora.bench;
 
-import org.bytedeco.javacpp.Pointer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
@@ -46,7 +45,7 @@ import java.util.concurrent.Callable;
 public final class EncoderBenchmark implements Callable<Integer> {
 
     @Option(names = "--rounds", description = "Interleaved timed rounds (default: ${DEFAULT-VALUE}).")
-    int rounds = 5;
+    int rounds = 10;
     @Option(names = "--warmup", description = "Warm-up steps per variant (default: ${DEFAULT-VALUE}).")
     int warmup = 2;
     @Option(names = "--batch", description = "Batch size (default: ${DEFAULT-VALUE}).")
@@ -137,6 +136,69 @@ public final class EncoderBenchmark implements Callable<Integer> {
         return new Interleaved().add("statistics", step).run(3, 10).get("statistics").minMs();
     }
 
+    /**
+     * Runs {@link MemoryProbe} for one variant in a child JVM (same classpath, heap limit and environment) and parses
+     * its one-line answer.
+     */
+    static Map<String, Object> memoryInChildJvm(String variant, int mb, int t) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        long xmx = Runtime.getRuntime().maxMemory();
+        Process p = new ProcessBuilder(java, "-Xmx" + (xmx >> 20) + "m", "-cp", System.getProperty("java.class.path"),
+                MemoryProbe.class.getName(), variant, Integer.toString(mb), Integer.toString(t))
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String answer = null;
+        try (java.io.BufferedReader r = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                if (line.startsWith(MemoryProbe.PREFIX)) {
+                    answer = line.substring(MemoryProbe.PREFIX.length());
+                }
+            }
+        }
+        int rc = p.waitFor();
+        if (rc != 0 || answer == null) {
+            throw new IllegalStateException("memory probe for '" + variant + "' failed (exit code " + rc + ")");
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (String kv : answer.trim().split(" ")) {
+            String[] parts = kv.split("=");
+            m.put(parts[0], Long.parseLong(parts[1]));
+        }
+        return m;
+    }
+
+    /**
+     * Child-JVM entry point: builds one variant, trains 3 steps, and prints the process's peak resident set
+     * ({@code VmHWM}: heap, off-heap and native code together), the bytes of DL4J's workspaces (the reused
+     * per-step memory of forward and backward passes), and the Java heap in use after a GC.
+     */
+    public static final class MemoryProbe {
+        static final String PREFIX = "MEMORY ";
+
+        public static void main(String[] args) throws Exception {
+            MultiLayerNetwork net = encoder(args[0], "prilora".equals(args[0]) ? RankSchedule.linear(4, 12) : RankSchedule.uniform(8));
+            DataSet ds = data(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
+            for (int i = 0; i < 3; i++) {
+                net.fit(ds);
+            }
+            long workspaces = 0;   // DL4J's reused working/activation memory (ND4J arrays outside workspaces are in the RSS)
+            for (org.nd4j.linalg.api.memory.MemoryWorkspace ws : Nd4j.getWorkspaceManager().getAllWorkspacesForCurrentThread()) {
+                workspaces += ws.getCurrentSize();
+            }
+            System.gc();
+            Runtime rt = Runtime.getRuntime();
+            long heap = rt.totalMemory() - rt.freeMemory();
+            long peakRss = -1;
+            Path status = Path.of("/proc/self/status");   // Linux; elsewhere the peak stays -1 (unknown)
+            for (String line : Files.exists(status) ? Files.readAllLines(status) : List.<String>of()) {
+                if (line.startsWith("VmHWM:")) {
+                    peakRss = Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024L;
+                }
+            }
+            System.out.println(PREFIX + "peakRssBytes=" + peakRss + " workspaceBytes=" + workspaces + " heapBytesAfterGc=" + heap);
+            System.exit(0);
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         Files.createDirectories(out);
@@ -146,18 +208,25 @@ public final class EncoderBenchmark implements Callable<Integer> {
         DataSet ds = data(batch, seq);
 
         Map<String, MultiLayerNetwork> nets = new LinkedHashMap<>();
-        Map<String, Long> offHeap = new LinkedHashMap<>();
-        long before = Pointer.totalBytes();
+        // Memory per variant in a fresh JVM each: in one process DL4J's workspaces are shared by every network.
+        Map<String, Map<String, Object>> memory = new LinkedHashMap<>();
+        for (String v : List.of("full", "lora", "prilora", "lora-graph")) {
+            memory.put(v, memoryInChildJvm(v, batch, seq));
+            System.out.printf("%-10s memory after 3 steps (own JVM): %s%n", v, memory.get(v));
+        }
         for (String v : List.of("full", "lora", "prilora", "lora-graph")) {
             nets.put(v, encoder(v, "prilora".equals(v) ? RankSchedule.linear(4, 12) : RankSchedule.uniform(8)));
             nets.get(v).fit(ds);
-            long now = Pointer.totalBytes();
-            offHeap.put(v, now - before);
-            before = now;
         }
         Interleaved bench = new Interleaved();
         nets.forEach((v, n) -> bench.add(v, () -> n.fit(ds)));
+        // The GEMM rate is measured again in every round, between the variants, and the best of the run is the
+        // reference: one measurement at the start can catch a busy moment of the shared machine.
+        double[] gemmBest = {gemm};
+        bench.add("gemm-reference", () -> gemmBest[0] = Math.max(gemmBest[0], GemmReference.gflops(batch * seq, 384, 1536, 5)));
         Map<String, Interleaved.Timing> t = bench.run(warmup, rounds);
+        gemm = gemmBest[0];
+        System.out.printf("GEMM reference, best of the run: %.1f GFLOPS%n", gemm);
 
         double tokens = (double) batch * seq;
         double fwd = forwardFlopsPerToken(seq) * tokens;
@@ -174,7 +243,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
             m.put("stepMedianMs", t.get(v).medianMs());
             m.put("trainableParams", s.trainableParams());
             m.put("updaterStateBytes", updaterBytes);
-            m.put("offHeapBytesAtBuild", offHeap.get(v));
+            m.putAll(memory.get(v));
             m.put("usefulGflops", gflops);
             m.put("fractionOfGemm", gflops / gemm);
             variants.put(v, m);
@@ -185,6 +254,8 @@ public final class EncoderBenchmark implements Callable<Integer> {
         double priVsLoraMed = t.get("prilora").medianMs() / t.get("lora").medianMs();
         double loraVsFull = t.get("lora").minMs() / t.get("full").minMs();
         double priVsFull = t.get("prilora").minMs() / t.get("full").minMs();
+        double priVsLoraPaired = t.get("prilora").pairedMedianRatio(t.get("lora"));
+        double loraVsFullPaired = t.get("lora").pairedMedianRatio(t.get("full"));
         double nativeVsGraph = t.get("lora").minMs() / t.get("lora-graph").minMs();
         double stateRatio = ((Number) ((Map<?, ?>) variants.get("prilora")).get("updaterStateBytes")).doubleValue()
                 / ((Number) ((Map<?, ?>) variants.get("full")).get("updaterStateBytes")).doubleValue();
@@ -209,6 +280,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         System.out.printf("PRILoRA/LoRA step = %.3f (min), %.3f (median); LoRA/full = %.3f; PRILoRA/full = %.3f; updater state PRILoRA/full = %.4f%n",
                 priVsLora, priVsLoraMed, loraVsFull, priVsFull, stateRatio);
         System.out.printf("LoRA step, native block runtime / SameDiff graph runtime = %.3f (min)%n", nativeVsGraph);
+        System.out.printf("paired per-round medians: PRILoRA/LoRA = %.3f, LoRA/full = %.3f%n", priVsLoraPaired, loraVsFullPaired);
         System.out.printf("one pruning step over all projections: %.2f ms (%.2f%% of a PRILoRA step; amortised over the interval)%n",
                 pruneMs, 100 * pruneMs / t.get("prilora").minMs());
 
@@ -229,6 +301,8 @@ public final class EncoderBenchmark implements Callable<Integer> {
         json.put("priloraOverFullMin", priVsFull);
         json.put("updaterStatePriloraOverFull", stateRatio);
         json.put("loraNativeOverGraphMin", nativeVsGraph);
+        json.put("priloraOverLoraPairedMedian", priVsLoraPaired);
+        json.put("loraOverFullPairedMedian", loraVsFullPaired);
         json.put("pruningStepMs", pruneMs);
         json.put("statisticsPerStepMs", statsMs);
         json.put("forwardMinMs", fwdMs);
@@ -249,11 +323,12 @@ public final class EncoderBenchmark implements Callable<Integer> {
         }
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("encoder-benchmark.json").toFile(), json);
         try (PrintWriter w = new PrintWriter(out.resolve("encoder-benchmark.csv").toFile())) {
-            w.println("variant,step_min_ms,step_median_ms,trainable_params,updater_state_bytes,useful_gflops");
+            w.println("variant,step_min_ms,step_median_ms,trainable_params,updater_state_bytes,useful_gflops,peak_rss_bytes,workspace_bytes,heap_bytes_after_gc");
             for (String v : nets.keySet()) {
                 Map<?, ?> m = (Map<?, ?>) variants.get(v);
-                w.printf("%s,%.1f,%.1f,%s,%s,%.2f%n", v, m.get("stepMinMs"), m.get("stepMedianMs"), m.get("trainableParams"),
-                        m.get("updaterStateBytes"), m.get("usefulGflops"));
+                w.printf("%s,%.1f,%.1f,%s,%s,%.2f,%s,%s,%s%n", v, m.get("stepMinMs"), m.get("stepMedianMs"), m.get("trainableParams"),
+                        m.get("updaterStateBytes"), m.get("usefulGflops"), m.get("peakRssBytes"), m.get("workspaceBytes"),
+                        m.get("heapBytesAfterGc"));
             }
         }
         CategoryChart chart = new CategoryChartBuilder().width(800).height(450)

@@ -14,6 +14,20 @@ public final class Interleaved {
 
     /** Timing of one variant, in milliseconds per call. */
     public record Timing(String name, double minMs, double medianMs, double[] samplesMs) {
+
+        /**
+         * Median over rounds of this variant's time divided by {@code other}'s in the same round: the two ran back to
+         * back, so slow drifts of a shared machine cancel better than in a ratio of minima.
+         */
+        public double pairedMedianRatio(Timing other) {
+            int n = Math.min(samplesMs.length, other.samplesMs.length);
+            double[] r = new double[n];
+            for (int i = 0; i < n; i++) {
+                r[i] = samplesMs[i] / other.samplesMs[i];
+            }
+            Arrays.sort(r);
+            return n % 2 == 1 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+        }
     }
 
     private final Map<String, Runnable> variants = new LinkedHashMap<>();
