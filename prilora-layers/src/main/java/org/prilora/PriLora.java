@@ -20,6 +20,9 @@ import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.prilora.adapter.LoraLinear;
 import org.prilora.config.PriLoraConfig;
+import org.prilora.bert.BertEmbeddings;
+import org.prilora.bert.PriLoraBertBlock;
+import org.prilora.layers.AbstractPriLoraSameDiffLayer;
 import org.prilora.layers.AdapterSite;
 import org.prilora.layers.PriLoraDense;
 import org.prilora.layers.PriLoraLayer;
@@ -144,14 +147,18 @@ public final class PriLora {
         List<String> problems = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
             org.deeplearning4j.nn.conf.layers.Layer l = layers.get(i);
-            if (l instanceof PriLoraLayer) {
+            if (isPlainBertBlock(l)) {
+                if (cfg.isTarget(l.getLayerName(), l.getClass().getSimpleName())) {
+                    targets.add(i);
+                }
+            } else if (l instanceof PriLoraLayer) {
                 problems.add("layer '" + l.getLayerName() + "' is already a PRILoRA layer");
             } else if (cfg.isTarget(l.getLayerName(), l.getClass().getSimpleName())) {
                 if (l instanceof DenseLayer || l instanceof SelfAttentionLayer) {
                     targets.add(i);
                 } else if (cfg.targetModules() != null) {
                     problems.add("layer '" + l.getLayerName() + "' matches targetModules but its type " + l.getClass().getSimpleName()
-                            + " cannot be adapted (expected DenseLayer or SelfAttentionLayer)");
+                            + " cannot be adapted (expected DenseLayer, SelfAttentionLayer or a plain PriLoraBertBlock)");
                 }
             }
         }
@@ -192,7 +199,9 @@ public final class PriLora {
             if (t < targets.size() && targets.get(t) == i) {
                 plan.replacement.add(toPriLora(l, cfg.rankSchedule().rankFor(block[t], numBlocks), cfg));
                 t++;
-            } else if (cfg.modulesToSave().contains(l.getLayerName()) || l.initializer().numParams(l) == 0) {
+            } else if (cfg.modulesToSave().contains(l.getLayerName()) || l.initializer().numParams(l) == 0
+                    || l instanceof BertEmbeddings) {
+                // BertEmbeddings is frozen by construction (NoOp updaters, no gradients): kept as it is.
                 plan.replacement.add(l);
             } else if (l instanceof BaseOutputLayer || l instanceof LossLayer) {
                 throw new IllegalArgumentException("PriLora.adapt: output layer '" + l.getLayerName()
@@ -204,7 +213,29 @@ public final class PriLora {
         return plan;
     }
 
+    /**
+     * A BERT block in full fine-tuning mode is the plain pretrained block (every weight trainable, adapters
+     * bypassed): {@code BertEncoderFactory.builder(config).fullFineTune(true)} builds the base model that way.
+     */
+    private static boolean isPlainBertBlock(org.deeplearning4j.nn.conf.layers.Layer l) {
+        return l instanceof PriLoraBertBlock && ((PriLoraBertBlock) l).isFullFineTune();
+    }
+
     private static org.deeplearning4j.nn.conf.layers.Layer toPriLora(org.deeplearning4j.nn.conf.layers.Layer l, int rank, PriLoraConfig cfg) {
+        if (l instanceof PriLoraBertBlock) {
+            PriLoraBertBlock b = (PriLoraBertBlock) l;
+            if (cfg.loraDropout() > 0) {
+                throw new IllegalArgumentException("PriLora.adapt: layer '" + b.getLayerName() + "' is a PriLoraBertBlock, which has no "
+                        + "adapter dropout; expected loraDropout 0, got " + cfg.loraDropout());
+            }
+            PriLoraBertBlock out = new PriLoraBertBlock.Builder().hidden(b.getHidden()).numHeads(b.getNumHeads())
+                    .intermediate(b.getIntermediate()).layerNormEps(b.getLayerNormEps()).graphRuntime(b.isGraphRuntime())
+                    .rank(rank).alpha(cfg.alpha()).scalingMode(cfg.scalingMode()).pruningMode(cfg.pruning().mode())
+                    .adapterInit(cfg.init()).name(b.getLayerName()).build();
+            out.setUpdater(b.getUpdater());
+            out.setRegularization(b.getRegularization());
+            return out;
+        }
         if (l instanceof DenseLayer) {
             DenseLayer d = (DenseLayer) l;
             if (d.hasLayerNorm()) {
@@ -250,6 +281,15 @@ public final class PriLora {
             to.getParam(s.weightKey()).assign(from.getParam("W"));
             if (s.biasKey() != null) {
                 to.getParam(s.biasKey()).assign(from.getParam("b"));
+            }
+        } else if (toConf instanceof PriLoraBertBlock) {
+            // The pretrained weights, biases and LayerNorms, by key; A, B, masks and statistics start fresh (their
+            // shapes follow the new rank).
+            for (Map.Entry<String, INDArray> e : from.paramTable().entrySet()) {
+                String k = e.getKey();
+                if (!(AbstractPriLoraSameDiffLayer.isTrainableKey(k) || k.endsWith("loraM") || k.endsWith("xnorm"))) {
+                    to.getParam(k).assign(e.getValue());
+                }
             }
         } else if (toConf instanceof PriLoraSelfAttention) {
             to.getParam("qW").assign(PriLoraSelfAttention.fromDl4jProjection(from.getParam("Wq")));
@@ -340,6 +380,16 @@ public final class PriLora {
             s.setRegularization(p.getRegularization());
             return s;
         }
+        if (l instanceof PriLoraBertBlock && !((PriLoraBertBlock) l).isFullFineTune()) {
+            // The plain block: full fine-tuning mode bypasses the (rank-1, unused) adapters.
+            PriLoraBertBlock b = (PriLoraBertBlock) l;
+            PriLoraBertBlock plain = new PriLoraBertBlock.Builder().hidden(b.getHidden()).numHeads(b.getNumHeads())
+                    .intermediate(b.getIntermediate()).layerNormEps(b.getLayerNormEps()).graphRuntime(b.isGraphRuntime())
+                    .rank(1).fullFineTune(true).name(b.getLayerName()).build();
+            plain.setUpdater(b.getUpdater());
+            plain.setRegularization(b.getRegularization());
+            return plain;
+        }
         if (l instanceof PriLoraLayer) {
             throw new IllegalArgumentException("PriLora.merge: layer '" + l.getLayerName() + "' of type " + l.getClass().getSimpleName()
                     + " has no plain DL4J counterpart to merge into");
@@ -355,6 +405,16 @@ public final class PriLora {
             to.getParam("W").assign(merged(from, s, p.loraScale()));
             if (s.biasKey() != null) {
                 to.getParam("b").assign(from.getParam(s.biasKey()));
+            }
+        } else if (fromConf instanceof PriLoraBertBlock && !((PriLoraBertBlock) fromConf).isFullFineTune()) {
+            PriLoraBertBlock p = (PriLoraBertBlock) fromConf;
+            for (AdapterSite s : p.adapterSites()) {
+                to.getParam(s.weightKey()).assign(merged(from, s, p.loraScale()));
+                to.getParam(s.biasKey()).assign(from.getParam(s.biasKey()));
+            }
+            for (org.prilora.bert.BertNaming.Norm n : org.prilora.bert.BertNaming.Norm.values()) {
+                to.getParam(n.gainKey()).assign(from.getParam(n.gainKey()));
+                to.getParam(n.biasKey()).assign(from.getParam(n.biasKey()));
             }
         } else if (fromConf instanceof PriLoraSelfAttention) {
             PriLoraSelfAttention p = (PriLoraSelfAttention) fromConf;

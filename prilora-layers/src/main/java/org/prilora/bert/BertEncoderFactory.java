@@ -155,7 +155,10 @@ public final class BertEncoderFactory {
             this.config = Objects.requireNonNull(config, "config");
         }
 
-        /** Baseline: train every weight of the encoder blocks (embeddings stay frozen), adapters bypassed. */
+        /**
+         * The plain model: every weight of the encoder blocks trainable (embeddings stay frozen), adapters bypassed.
+         * Full fine-tuning as a baseline, and the base model that {@code PriLora.adapt} converts.
+         */
         public Builder fullFineTune(boolean full) {
             this.fullFineTune = full;
             return this;

@@ -32,8 +32,9 @@ import java.util.regex.PatternSyntaxException;
 public final class PriLoraConfig implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    /** Default target layer types: DL4J's dense and self-attention layers. */
-    public static final Set<String> DEFAULT_TARGET_TYPES = Collections.unmodifiableSet(new LinkedHashSet<>(List.of("DenseLayer", "SelfAttentionLayer")));
+    /** Default target layer types: DL4J's dense and self-attention layers, and plain (full fine-tuning mode) BERT blocks. */
+    public static final Set<String> DEFAULT_TARGET_TYPES = Collections.unmodifiableSet(new LinkedHashSet<>(
+            List.of("DenseLayer", "SelfAttentionLayer", "PriLoraBertBlock")));
 
     private final RankSchedule rankSchedule;
     private final double alpha;

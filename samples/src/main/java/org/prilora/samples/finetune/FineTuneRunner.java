@@ -51,11 +51,11 @@ import java.util.Set;
  * {@link FineTuneSettings}, sharing what does not depend on the run (data, pretrained weights, tokenized dev/test,
  * the head-only embedding cache).
  *
- * <p>Adapter methods (PRILoRA, LoRA): the network is built already adapted by {@link BertEncoderFactory} from the
- * run's {@link PriLoraConfig} values (ranks, alpha, scaling, pruning mode, init, seed): embeddings, six
- * {@code PriLoraBertBlock}s with adapters on all six projections (only A and B trainable), mask-aware mean pooling
- * and a trainable softmax classifier. ({@code PriLora.adapt} is not used: it converts DL4J's DenseLayer and
- * SelfAttentionLayer, while BERT's blocks are built as PRILoRA layers from the start.) A {@link PriLoraListener}
+ * <p>Adapter methods (PRILoRA, LoRA): the pretrained MiniLM is loaded as a plain network by {@link BertEncoderFactory}
+ * (embeddings, six blocks in full fine-tuning mode, mask-aware mean pooling, a softmax classifier) and converted in
+ * one call with {@link PriLora#adapt} and the run's {@link PriLoraConfig}: adapters on all six projections of every
+ * block with ranks by depth (only A and B trainable), the classifier kept trainable as the module to save, the
+ * embeddings frozen. A {@link PriLoraListener}
  * collects the input statistics every step and prunes on the schedule ({@code PruningSchedule.none()} for LoRA).
  *
  * <p>Head-only: the frozen encoder's mean-pooled embeddings (a forward pass, no training, cached by sentence) feed
@@ -229,23 +229,21 @@ public final class FineTuneRunner implements AutoCloseable {
     }
 
     /**
-     * The adapted MiniLM with a 2-class head, built from the configuration's values.
+     * The adapted MiniLM with a 2-class head: the plain pretrained network converted by {@link PriLora#adapt}.
      *
      * @param s   run settings (learning rate)
      * @param cfg adapter configuration
      * @return an initialized network with the pretrained weights
      */
     public MultiLayerNetwork buildAdapted(FineTuneSettings s, PriLoraConfig cfg) {
-        return BertEncoderFactory.builder(weights.config())
-                .rankSchedule(cfg.rankSchedule())
-                .alpha(cfg.alpha())
-                .scalingMode(cfg.scalingMode())
-                .pruningMode(cfg.pruning().mode())
-                .adapterInit(cfg.init())
+        MultiLayerNetwork base = BertEncoderFactory.builder(weights.config())
+                .fullFineTune(true)                      // the plain pretrained blocks (no adapters in use)
+                .rankSchedule(RankSchedule.uniform(1))
                 .seed(cfg.seed())
                 .updater(new Adam(s.learningRate()))
                 .classifier(2)
                 .build(weights);
+        return PriLora.adapt(base, cfg);
     }
 
     // ---------------------------------------------------------------------------------------------- head-only

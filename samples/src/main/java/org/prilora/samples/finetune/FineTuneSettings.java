@@ -83,10 +83,8 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
 
     /**
      * The adapter configuration of this run: ranks, alpha (scale alpha/r), pruning, Kaiming-uniform A, seed, and
-     * the classifier as the module to save. The BERT network is not adapted from this object with
-     * {@code PriLora.adapt} (that covers DL4J's DenseLayer/SelfAttentionLayer, not the BERT blocks); it is built
-     * already adapted by {@link BertEncoderFactory} from the same values, and this object is recorded in the
-     * adapter file and metrics.json.
+     * the classifier as the module to save. {@code PriLora.adapt} converts the plain pretrained MiniLM with it, and
+     * it is recorded in the adapter file and metrics.json.
      *
      * @return the configuration
      * @throws IllegalStateException for {@link Method#HEAD_ONLY}, which has no adapters
