@@ -81,6 +81,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         INDArray out;         // [N, H] block output (handed over by activate, not kept)
         long mb;
         long t;
+        boolean training;     // whether backprop will follow (keep h and the folded weights)
     }
 
     @Override
@@ -104,6 +105,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         List<AdapterSite> sites = conf.adapterSites();
         INDArray in = input.castTo(dataType);
         Cache c = new Cache();
+        c.training = training;
         c.input = input;
         c.mb = in.size(0);
         c.t = in.size(2);
@@ -181,14 +183,16 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         // instead of x·W plus the two thin adapter GEMMs: the adapter path then costs no extra pass over the
         // [N, out] output here, and none over the [N, in] input gradient in backprop (δ·W_effᵀ covers both paths).
         INDArray aEff = effectiveA(s);
-        INDArray wEff = mgr.dup(ArrayType.ACTIVATIONS, w, 'c');
-        Nd4j.gemm(aEff, getParam(s.bKey()), wEff, true, true, block().loraScale(), 1.0);
+        INDArray wEff = LoraLinear.foldInto(mgr.dup(ArrayType.ACTIVATIONS, w, 'c'), aEff, getParam(s.bKey()), block().loraScale());
         Nd4j.gemm(u, wEff, out, false, false, 1.0, 0.0);
         out.addiRowVector(b);
-        INDArray h = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[]{u.size(0), s.rank()}, 'c');
-        Nd4j.gemm(u, aEff, h, false, true, 1.0, 0.0);  // kept for B's gradient
-        c.h[p.ordinal()] = h;
-        c.wEff[p.ordinal()] = wEff;
+        if (c.training) {
+            // Kept for backprop: h for B's gradient, the folded weight for the input gradient.
+            INDArray h = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[]{u.size(0), s.rank()}, 'c');
+            Nd4j.gemm(u, aEff, h, false, true, 1.0, 0.0);
+            c.h[p.ordinal()] = h;
+            c.wEff[p.ordinal()] = wEff;
+        }
         return out;
     }
 
@@ -290,16 +294,8 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
             Nd4j.gemm(delta, w, du, false, true, 1.0, beta);                          // δ·Wᵀ
             return du;
         }
-        double scale = block().loraScale();
-        INDArray h = c.h[p.ordinal()];
-        INDArray mask = s.maskKey() == null ? null : getParam(s.maskKey());
-        INDArray gradA = gradTable.get(s.aKey());
-        Nd4j.gemm(delta, h, gradTable.get(s.bKey()), true, false, scale, 0.0);      // s·δᵀ·h
-        INDArray gh = Nd4j.gemm(delta, getParam(s.bKey()), false, false).muli(scale); // s·δ·B  [N, r]
-        Nd4j.gemm(gh, u, gradA, true, false, 1.0, 0.0);                               // ghᵀ·u  [r, nIn]
-        if (mask != null) {
-            gradA.muli(mask.castTo(gradA.dataType()));
-        }
+        LoraLinear.adapterGradients(delta, u, c.h[p.ordinal()], getParam(s.bKey()), s.maskKey() == null ? null : getParam(s.maskKey()),
+                block().loraScale(), gradTable.get(s.aKey()), gradTable.get(s.bKey()));
         // δ·W_effᵀ = δ·W0ᵀ + gh·(A⊙M): both paths in one GEMM (no uᵀ·δ: W is frozen)
         Nd4j.gemm(delta, c.wEff[p.ordinal()], du, false, true, 1.0, beta);
         return du;
@@ -336,8 +332,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         Map<String, INDArray> norms = new HashMap<>();
         INDArray rm = c.rowMask == null ? null : c.rowMask.reshape(c.rowMask.length());
         INDArray xNorms = null;
-        for (AdapterSite s : block().adapterSites()) {
-            Projection p = Projection.values()[block().adapterSites().indexOf(s)];
+        List<AdapterSite> sites = block().adapterSites();
+        for (Projection p : Projection.values()) {
+            AdapterSite s = sites.get(p.ordinal());
             INDArray u;
             switch (p) {
                 case QUERY:

@@ -61,19 +61,7 @@ class BertAdaptAndMergeTest {
     }
 
     private static DataSet batch(long seed) {
-        java.util.Random r = new java.util.Random(seed);
-        INDArray ids = Nd4j.zeros(DataType.DOUBLE, MB, T);
-        INDArray mask = Nd4j.zeros(DataType.DOUBLE, MB, T);
-        INDArray labels = Nd4j.zeros(DataType.DOUBLE, MB, 2);
-        for (int b = 0; b < MB; b++) {
-            int len = b == 0 ? T : 2 + r.nextInt(T - 2);
-            for (int t = 0; t < len; t++) {
-                ids.putScalar(b, t, 1 + r.nextInt(SMALL.vocabSize() - 1));
-                mask.putScalar(b, t, 1);
-            }
-            labels.putScalar(b, b % 2, 1);
-        }
-        return new DataSet(BertEncoderFactory.features(ids, Nd4j.zeros(DataType.DOUBLE, MB, T), DataType.DOUBLE), labels, mask, null);
+        return BertTestBatches.tokenBatch(SMALL, MB, T, 2, seed);
     }
 
     private static PriLoraConfig config() {

@@ -24,7 +24,6 @@ import org.prilora.layers.impl.PriLoraSameDiffRuntime;
 import org.prilora.pruning.PruningMode;
 import org.prilora.rank.RankSchedule;
 
-import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 
@@ -96,19 +95,7 @@ class PriLoraBertBlockRuntimeTest {
     }
 
     private static DataSet tokenBatch(long seed) {
-        java.util.Random r = new java.util.Random(seed);
-        INDArray ids = Nd4j.zeros(DataType.DOUBLE, MB, T);
-        INDArray mask = Nd4j.zeros(DataType.DOUBLE, MB, T);
-        INDArray labels = Nd4j.zeros(DataType.DOUBLE, MB, 3);
-        for (int b = 0; b < MB; b++) {
-            int len = b == 0 ? T : 2 + r.nextInt(T - 2);
-            for (int t = 0; t < len; t++) {
-                ids.putScalar(b, t, 1 + r.nextInt(SMALL.vocabSize() - 1));
-                mask.putScalar(b, t, 1);
-            }
-            labels.putScalar(b, b % 3, 1);
-        }
-        return new DataSet(BertEncoderFactory.features(ids, Nd4j.zeros(DataType.DOUBLE, MB, T), DataType.DOUBLE), labels, mask, null);
+        return BertTestBatches.tokenBatch(SMALL, MB, T, 3, seed);
     }
 
     @Test
@@ -178,18 +165,7 @@ class PriLoraBertBlockRuntimeTest {
         MultiLayerNetwork net = BertEncoderFactory.builder(SMALL.withNumLayers(1)).dataType(DataType.DOUBLE).seed(7)
                 .updater(new NoOp()).fullFineTune(true).classifier(3).build();
         randomize(net, 6);
-        Set<String> exclude = new HashSet<>(); // the frozen embeddings and the bypassed adapter parameters
-        for (int i = 0; i < net.getLayers().length; i++) {
-            Layer l = net.getLayer(i);
-            for (String key : l.paramTable().keySet()) {
-                boolean trainable = l.conf().getLayer() instanceof PriLoraBertBlock
-                        ? ((PriLoraBertBlock) l.conf().getLayer()).isTrainableParam(key)
-                        : !(l.conf().getLayer() instanceof BertEmbeddings);
-                if (!trainable) {
-                    exclude.add(i + "_" + key);
-                }
-            }
-        }
+        Set<String> exclude = BertTestBatches.frozenParams(net); // the frozen embeddings and the bypassed adapter parameters
         assertThat(exclude).contains("1_qloraA").doesNotContain("1_qW", "1_ln1g");
         DataSet ds = tokenBatch(3);
         boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net).input(ds.getFeatures())

@@ -24,7 +24,6 @@ import org.prilora.pruning.PruningMode;
 import org.prilora.rank.RankSchedule;
 
 import java.io.File;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -100,21 +99,8 @@ class PriLoraBertBlockTest {
         }
     }
 
-    /** Every parameter the gradient check must skip: all of the embeddings, every frozen block parameter. */
     private static Set<String> frozenParams(MultiLayerNetwork net) {
-        Set<String> ex = new HashSet<>();
-        for (int i = 0; i < net.getLayers().length; i++) {
-            Layer l = net.getLayer(i);
-            for (String key : l.paramTable().keySet()) {
-                boolean trainable = l.conf().getLayer() instanceof PriLoraBertBlock
-                        ? ((PriLoraBertBlock) l.conf().getLayer()).isTrainableParam(key)
-                        : !(l.conf().getLayer() instanceof BertEmbeddings);
-                if (!trainable) {
-                    ex.add(i + "_" + key);
-                }
-            }
-        }
-        return ex;
+        return BertTestBatches.frozenParams(net);
     }
 
     private static INDArray labels(DataType dt) {

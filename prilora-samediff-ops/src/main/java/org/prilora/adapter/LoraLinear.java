@@ -107,18 +107,41 @@ public final class LoraLinear {
     public static void backward(INDArray delta, INDArray xa, INDArray h, INDArray w0, INDArray aEff, INDArray b,
                                 INDArray maskOrNull, INDArray dropMaskOrNull, double scale,
                                 INDArray gradA, INDArray gradB, INDArray epsOut) {
-        Nd4j.gemm(delta, h, gradB, true, false, scale, 0.0);                 // s·δᵀ·h
-        INDArray gh = Nd4j.gemm(delta, b, false, false).muli(scale);         // s·δ·B      [N, r]
-        Nd4j.gemm(gh, xa, gradA, true, false, 1.0, 0.0);                      // ghᵀ·xa     [r, nIn]
-        if (maskOrNull != null) {
-            gradA.muli(maskOrNull.castTo(gradA.dataType()));
-        }
+        INDArray gh = adapterGradients(delta, xa, h, b, maskOrNull, scale, gradA, gradB);
         Nd4j.gemm(delta, w0, epsOut, false, true, 1.0, 0.0);                 // δ·W0ᵀ
         if (dropMaskOrNull == null) {
             Nd4j.gemm(gh, aEff, epsOut, false, false, 1.0, 1.0);             // + gh·Aeff
         } else {
             epsOut.addi(Nd4j.gemm(gh, aEff, false, false).muli(dropMaskOrNull));
         }
+    }
+
+    /**
+     * The gradients of A and B given {@code delta = dL/dout}: {@code gradB = s·δᵀ·h}, {@code gradA = (s·δ·B)ᵀ·xa}
+     * (masked like A). Returns {@code gh = s·δ·B} ({@code [N, r]}), the adapter path's share of the input gradient
+     * before {@code ·(A⊙M)}.
+     *
+     * @param gradA {@code [r, nIn]}, overwritten
+     * @param gradB {@code [nOut, r]}, overwritten
+     */
+    public static INDArray adapterGradients(INDArray delta, INDArray xa, INDArray h, INDArray b, INDArray maskOrNull,
+                                            double scale, INDArray gradA, INDArray gradB) {
+        Nd4j.gemm(delta, h, gradB, true, false, scale, 0.0);                 // s·δᵀ·h
+        INDArray gh = Nd4j.gemm(delta, b, false, false).muli(scale);         // s·δ·B      [N, r]
+        Nd4j.gemm(gh, xa, gradA, true, false, 1.0, 0.0);                      // ghᵀ·xa     [r, nIn]
+        if (maskOrNull != null) {
+            gradA.muli(maskOrNull.castTo(gradA.dataType()));
+        }
+        return gh;
+    }
+
+    /**
+     * In place: {@code w ← w + s·Aeffᵀ·Bᵀ}, a rank-r update of {@code w} ({@code [nIn, nOut]}, 'c' order; pass a copy
+     * of W0 to get the folded weight without allocating the {@code [nIn, nOut]} delta).
+     */
+    public static INDArray foldInto(INDArray w, INDArray aEff, INDArray b, double scale) {
+        Nd4j.gemm(aEff, b, w, true, true, scale, 1.0);
+        return w;
     }
 
     /** The folded weight {@code W0 + s·((A⊙M)ᵀ·Bᵀ)}, {@code [nIn, nOut]}, as a new array. */
