@@ -1,5 +1,7 @@
 package org.prilora;
 
+import org.prilora.bert.BertNaming;
+
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -18,18 +20,16 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
-import org.prilora.adapter.LoraLinear;
+import org.prilora.ops.LoraLinear;
 import org.prilora.config.PriLoraConfig;
 import org.prilora.bert.BertEmbeddings;
 import org.prilora.bert.PriLoraBertBlock;
 import org.prilora.layers.AbstractPriLoraSameDiffLayer;
-import org.prilora.layers.AdapterSite;
+import org.prilora.layers.AdapterModule;
 import org.prilora.layers.PriLoraDense;
 import org.prilora.layers.PriLoraLayer;
 import org.prilora.layers.PriLoraRanks;
 import org.prilora.layers.PriLoraSelfAttention;
-import org.prilora.listener.PriLoraListener;
-import org.prilora.summary.PriLoraSummary;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -277,7 +277,7 @@ public final class PriLora {
     private static void copyParams(Layer from, Layer to) {
         org.deeplearning4j.nn.conf.layers.Layer toConf = to.conf().getLayer();
         if (toConf instanceof PriLoraDense) {
-            AdapterSite s = ((PriLoraDense) toConf).adapterSites().get(0);
+            AdapterModule s = ((PriLoraDense) toConf).adapterModules().get(0);
             to.getParam(s.weightKey()).assign(from.getParam("W"));
             if (s.biasKey() != null) {
                 to.getParam(s.biasKey()).assign(from.getParam("b"));
@@ -309,7 +309,7 @@ public final class PriLora {
         for (Layer l : layers) {
             if (l.conf().getLayer() instanceof PriLoraLayer) {
                 PriLoraLayer p = (PriLoraLayer) l.conf().getLayer();
-                for (AdapterSite s : p.adapterSites()) {
+                for (AdapterModule s : p.adapterModules()) {
                     p.getAdapterInit().initA(l.getParam(s.aKey()), Nd4j.getRandomFactory().getNewRandomInstance(seed * 1_000_003L + k++));
                     l.getParam(s.bKey()).assign(0);
                     if (s.maskKey() != null) {
@@ -401,14 +401,14 @@ public final class PriLora {
         org.deeplearning4j.nn.conf.layers.Layer fromConf = from.conf().getLayer();
         if (fromConf instanceof PriLoraDense) {
             PriLoraDense p = (PriLoraDense) fromConf;
-            AdapterSite s = p.adapterSites().get(0);
+            AdapterModule s = p.adapterModules().get(0);
             to.getParam("W").assign(merged(from, s, p.loraScale()));
             if (s.biasKey() != null) {
                 to.getParam("b").assign(from.getParam(s.biasKey()));
             }
         } else if (fromConf instanceof PriLoraBertBlock && !((PriLoraBertBlock) fromConf).isFullFineTune()) {
             PriLoraBertBlock p = (PriLoraBertBlock) fromConf;
-            for (AdapterSite s : p.adapterSites()) {
+            for (AdapterModule s : p.adapterModules()) {
                 to.getParam(s.weightKey()).assign(merged(from, s, p.loraScale()));
                 to.getParam(s.biasKey()).assign(from.getParam(s.biasKey()));
             }
@@ -418,8 +418,8 @@ public final class PriLora {
             }
         } else if (fromConf instanceof PriLoraSelfAttention) {
             PriLoraSelfAttention p = (PriLoraSelfAttention) fromConf;
-            Map<String, AdapterSite> sites = new LinkedHashMap<>();
-            for (AdapterSite s : p.adapterSites()) {
+            Map<String, AdapterModule> sites = new LinkedHashMap<>();
+            for (AdapterModule s : p.adapterModules()) {
                 sites.put(s.name(), s);
             }
             to.getParam("Wq").assign(PriLoraSelfAttention.toDl4jProjection(merged(from, sites.get(PriLoraSelfAttention.QUERY), p.loraScale()), p.getNHeads()));
@@ -433,7 +433,7 @@ public final class PriLora {
         }
     }
 
-    private static INDArray merged(Layer l, AdapterSite s, double scale) {
+    private static INDArray merged(Layer l, AdapterModule s, double scale) {
         return LoraLinear.mergedWeight(l.getParam(s.weightKey()), l.getParam(s.aKey()), l.getParam(s.bKey()),
                 s.maskKey() == null ? null : l.getParam(s.maskKey()), scale);
     }

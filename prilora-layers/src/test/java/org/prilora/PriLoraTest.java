@@ -22,10 +22,9 @@ import org.prilora.config.PriLoraConfig;
 import org.prilora.layers.PriLoraDense;
 import org.prilora.layers.PriLoraSelfAttention;
 import org.prilora.layers.TestNets;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
-import org.prilora.summary.PriLoraSummary;
+import org.prilora.config.PruningMode;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -12,9 +12,9 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 import org.prilora.config.PriLoraConfig;
 import org.prilora.layers.TestNets;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.PruningMode;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 
 /** Small "pretrained" models and data shared by the conversion and adapter-file tests. */
 public final class TestModels {

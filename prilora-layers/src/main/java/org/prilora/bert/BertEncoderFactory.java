@@ -16,13 +16,13 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.ScalingMode;
+import org.prilora.config.AdapterInit;
+import org.prilora.config.ScalingMode;
 import org.prilora.bert.BertNaming.Norm;
 import org.prilora.bert.BertNaming.Projection;
-import org.prilora.layers.AdapterSite;
-import org.prilora.pruning.PruningMode;
-import org.prilora.rank.RankSchedule;
+import org.prilora.layers.AdapterModule;
+import org.prilora.config.PruningMode;
+import org.prilora.config.RankSchedule;
 
 import java.util.Arrays;
 import java.util.List;
@@ -92,9 +92,9 @@ public final class BertEncoderFactory {
                 throw new IllegalArgumentException("net: has more blocks than the weights (" + w.config().numLayers() + ")");
             }
             Layer b = layers[i];
-            List<AdapterSite> sites = ((PriLoraBertBlock) b.conf().getLayer()).adapterSites();
+            List<AdapterModule> sites = ((PriLoraBertBlock) b.conf().getLayer()).adapterModules();
             for (Projection p : Projection.values()) {
-                AdapterSite site = sites.get(p.ordinal());
+                AdapterModule site = sites.get(p.ordinal());
                 copy(b, site.weightKey(), w, p.weight(n));
                 copy(b, site.biasKey(), w, p.bias(n));
             }

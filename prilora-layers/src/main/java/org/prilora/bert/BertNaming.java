@@ -80,7 +80,7 @@ public final class BertNaming {
         }
 
         /**
-         * Prefix of the block's parameter keys for this projection, passed to {@code AdapterSite.standard}
+         * Prefix of the block's parameter keys for this projection, passed to {@code AdapterModule.standard}
          * ({@code qW}, {@code qloraA} …). Keys hold no underscore: DL4J's updater splits gradient keys
          * {@code <layer>_<param>} at the last one.
          */

@@ -9,12 +9,12 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.prilora.attention.MultiHeadAttention;
+import org.prilora.ops.MultiHeadAttention;
 import org.prilora.bert.BertNaming.Norm;
 import org.prilora.bert.BertNaming.Projection;
 import org.prilora.layers.AbstractPriLoraSameDiffLayer;
-import org.prilora.layers.AdapterSite;
-import org.prilora.pruning.PruningMode;
+import org.prilora.layers.AdapterModule;
+import org.prilora.config.PruningMode;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -36,7 +36,7 @@ import java.util.Objects;
  *
  * <p>Adapter sites are named by their Hugging Face sub-module ({@link Projection#siteName()}, e.g.
  * {@code attention.self.query}); with the DL4J layer name {@code encoder.layer.N} they give the PEFT module name.
- * Parameters (keys from {@link AdapterSite#standard}): per site {@code <p>W [in,out]}, {@code <p>b [1,out]} (frozen),
+ * Parameters (keys from {@link AdapterModule#standard}): per site {@code <p>W [in,out]}, {@code <p>b [1,out]} (frozen),
  * {@code <p>loraA [r,in]}, {@code <p>loraB [out,r]} (trained), {@code <p>xnorm} (statistics), {@code <p>loraM}
  * (PERSISTENT_MASK mode), with {@code <p>} in {@code q k v ao i o}; plus the frozen LayerNorms
  * {@code ln1g, ln1b, ln2g, ln2b [1,hidden]}.
@@ -71,13 +71,13 @@ public class PriLoraBertBlock extends AbstractPriLoraSameDiffLayer {
     }
 
     @Override
-    public List<AdapterSite> adapterSites() {
+    public List<AdapterModule> adapterModules() {
         boolean mask = pruningMode == PruningMode.PERSISTENT_MASK;
-        List<AdapterSite> sites = new ArrayList<>();
+        List<AdapterModule> sites = new ArrayList<>();
         for (Projection p : Projection.values()) {
             long in = p == Projection.OUTPUT ? intermediate : hidden;
             long out = p == Projection.INTERMEDIATE ? intermediate : hidden;
-            sites.add(AdapterSite.standard(p.siteName(), p.paramPrefix(), true, mask, in, out, rank));
+            sites.add(AdapterModule.standard(p.siteName(), p.paramPrefix(), true, mask, in, out, rank));
         }
         return sites;
     }
@@ -100,7 +100,7 @@ public class PriLoraBertBlock extends AbstractPriLoraSameDiffLayer {
 
     @Override
     public SDVariable defineLayer(SameDiff sd, SDVariable input, Map<String, SDVariable> params, SDVariable mask) {
-        List<AdapterSite> s = adapterSites();
+        List<AdapterModule> s = adapterModules();
         SDVariable mbT = MultiHeadAttention.batchAndTime(sd, input, true);
         // Rows b·T + t: the DL4J mask [mb, T] flattened in 'c' order marks the real rows (the runtime's statistics use that).
         SDVariable x = input.permute(0, 2, 1).reshape(-1, hidden);       // [mb·T, H]

@@ -14,12 +14,12 @@ import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
-import org.prilora.adapter.LoraLinear;
+import org.prilora.ops.LoraLinear;
 import org.prilora.bert.BertNaming.Norm;
 import org.prilora.bert.BertNaming.Projection;
-import org.prilora.layers.AdapterSite;
+import org.prilora.layers.AdapterModule;
 import org.prilora.layers.AdapterStatsSource;
-import org.prilora.stats.InputNormStats;
+import org.prilora.ops.InputNormStats;
 
 import java.util.Arrays;
 import java.util.Collections;
@@ -39,7 +39,7 @@ import java.util.Map;
  *
  * <p>Same parameters, keys, layouts and numbers as the graph version (masked keys get {@code -1e9} before the
  * softmax, as ND4J's {@code dot_product_attention}); the training forward pass measures each site's input
- * norms over the real rows for {@link org.prilora.listener.PriLoraListener}.
+ * norms over the real rows for {@link org.prilora.PriLoraListener}.
  */
 public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterStatsSource {
     private static final long serialVersionUID = 1L;
@@ -102,7 +102,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
 
     private Cache forward(boolean training, LayerWorkspaceMgr mgr) {
         PriLoraBertBlock conf = block();
-        List<AdapterSite> sites = conf.adapterSites();
+        List<AdapterModule> sites = conf.adapterModules();
         INDArray in = input.castTo(dataType);
         Cache c = new Cache();
         c.training = training;
@@ -169,8 +169,8 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
     }
 
     /** {@code u·W + b} plus the adapter term (or plain, in full fine-tuning); keeps {@code h = u·(A⊙M)ᵀ}. */
-    private INDArray project(Cache c, List<AdapterSite> sites, Projection p, INDArray u, LayerWorkspaceMgr mgr, ArrayType type) {
-        AdapterSite s = sites.get(p.ordinal());
+    private INDArray project(Cache c, List<AdapterModule> sites, Projection p, INDArray u, LayerWorkspaceMgr mgr, ArrayType type) {
+        AdapterModule s = sites.get(p.ordinal());
         INDArray w = getParam(s.weightKey());
         INDArray b = getParam(s.biasKey());
         INDArray out = mgr.createUninitialized(type, dataType, new long[]{u.size(0), s.nOut()}, 'c');
@@ -196,7 +196,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         return out;
     }
 
-    private INDArray effectiveA(AdapterSite s) {
+    private INDArray effectiveA(AdapterModule s) {
         return LoraLinear.effectiveA(getParam(s.aKey()), s.maskKey() == null ? null : getParam(s.maskKey()));
     }
 
@@ -233,7 +233,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         }
         Cache c = cache;
         PriLoraBertBlock conf = block();
-        List<AdapterSite> sites = conf.adapterSites();
+        List<AdapterModule> sites = conf.adapterModules();
         int hidden = conf.getHidden();
         int nh = conf.getNumHeads();
         int d = hidden / nh;
@@ -281,9 +281,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
      * Gradient through one projection given {@code delta = dL/d(out)}: writes the trained parameters' gradients into
      * their views and returns {@code dL/du}, or adds it to {@code accumulate} (and returns that) when given.
      */
-    private INDArray projectBackward(Cache c, List<AdapterSite> sites, Projection p, INDArray delta, INDArray u,
+    private INDArray projectBackward(Cache c, List<AdapterModule> sites, Projection p, INDArray delta, INDArray u,
                                      INDArray accumulate, LayerWorkspaceMgr mgr) {
-        AdapterSite s = sites.get(p.ordinal());
+        AdapterModule s = sites.get(p.ordinal());
         INDArray w = getParam(s.weightKey());
         INDArray du = accumulate != null ? accumulate
                 : mgr.createUninitialized(ArrayType.BP_WORKING_MEM, dataType, new long[]{delta.size(0), s.nIn()}, 'c');
@@ -332,9 +332,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         Map<String, INDArray> norms = new HashMap<>();
         INDArray rm = c.rowMask == null ? null : c.rowMask.reshape(c.rowMask.length());
         INDArray xNorms = null;
-        List<AdapterSite> sites = block().adapterSites();
+        List<AdapterModule> sites = block().adapterModules();
         for (Projection p : Projection.values()) {
-            AdapterSite s = sites.get(p.ordinal());
+            AdapterModule s = sites.get(p.ordinal());
             INDArray u;
             switch (p) {
                 case QUERY:

@@ -13,11 +13,10 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.regularization.Regularization;
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.LoraLinear;
-import org.prilora.adapter.ScalingMode;
-import org.prilora.layers.impl.PriLoraSameDiffRuntime;
-import org.prilora.pruning.PruningMode;
+import org.prilora.config.AdapterInit;
+import org.prilora.ops.LoraLinear;
+import org.prilora.config.ScalingMode;
+import org.prilora.config.PruningMode;
 
 import java.util.Collection;
 import java.util.Collections;
@@ -26,7 +25,7 @@ import java.util.Map;
 
 /**
  * Base of the SameDiff-defined PRILoRA layers (attention, transformer blocks). It holds the common adapter
- * settings, declares each {@link AdapterSite}'s parameters, initialises them (W by the layer's weight init,
+ * settings, declares each {@link AdapterModule}'s parameters, initialises them (W by the layer's weight init,
  * A by {@link AdapterInit}, B = 0, mask = 1, statistics = 0), keeps frozen parameters out of the updater and
  * regularization, and offers {@link #adaptedLinear} to subclasses, which also defines the in-graph input norm
  * that the runtime hands to the listener.
@@ -82,7 +81,7 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
 
     @Override
     public void defineParameters(SDLayerParams params) {
-        for (AdapterSite s : adapterSites()) {
+        for (AdapterModule s : adapterModules()) {
             params.addWeightParam(s.weightKey(), s.nIn(), s.nOut());
             params.addWeightParam(s.aKey(), s.rank(), s.nIn());
             params.addWeightParam(s.bKey(), s.nOut(), s.rank());
@@ -103,7 +102,7 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
 
     @Override
     public void initializeParameters(Map<String, INDArray> params) {
-        for (AdapterSite s : adapterSites()) {
+        for (AdapterModule s : adapterModules()) {
             INDArray w = params.get(s.weightKey());
             // Xavier-style default for a from-scratch layer; converted models overwrite W with pretrained weights.
             double std = Math.sqrt(2.0 / (s.nIn() + s.nOut()));
@@ -130,7 +129,7 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
      * ordered b·T + t (so the DL4J mask {@code [mb, T]} flattened in 'c' order marks its real rows). Records
      * {@code x2d} as the site's input for the statistics.
      */
-    protected SDVariable adaptedLinear(SameDiff sd, AdapterSite s, SDVariable x2d, Map<String, SDVariable> params) {
+    protected SDVariable adaptedLinear(SameDiff sd, AdapterModule s, SDVariable x2d, Map<String, SDVariable> params) {
         siteInputVariables().put(s.name(), x2d.name());
         if (fullFineTune) {
             SDVariable b = s.biasKey() == null ? sd.zerosLike(params.get(s.weightKey()).get(org.nd4j.autodiff.samediff.SDIndex.point(0)))
@@ -144,7 +143,7 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
     @Override
     public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> trainingListeners, int layerIndex,
                              INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
-        for (AdapterSite s : adapterSites()) {
+        for (AdapterModule s : adapterModules()) {
             PriLoraDense.validateRank(getLayerName() + (s.name().isEmpty() ? "" : "." + s.name()), s.rank(), s.nIn(), s.nOut());
         }
         org.deeplearning4j.nn.layers.samediff.SameDiffLayer ret = createRuntime(conf, networkDataType);

@@ -1,8 +1,8 @@
 package org.prilora.layers;
 
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.ScalingMode;
-import org.prilora.pruning.PruningMode;
+import org.prilora.config.AdapterInit;
+import org.prilora.config.ScalingMode;
+import org.prilora.config.PruningMode;
 
 /** Shared validation of the adapter fields of PRILoRA layer builders. */
 final class AdapterConfigValidation {

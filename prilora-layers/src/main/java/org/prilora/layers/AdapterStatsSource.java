@@ -6,14 +6,14 @@ import java.util.Map;
 
 /**
  * A runtime PRILoRA layer that measures, during each training forward pass, the L2 norm of every input
- * feature of each adapted projection over the real (unmasked) rows. {@link org.prilora.listener.PriLoraListener}
+ * feature of each adapted projection over the real (unmasked) rows. {@link org.prilora.PriLoraListener}
  * takes these after each iteration and folds them into the EMA stored in the layer's parameters.
  */
 public interface AdapterStatsSource {
 
     /**
      * The per-site batch norms ({@code [nIn]} vectors, detached from workspaces) measured in the latest
-     * training forward pass, keyed by {@link AdapterSite#name()}; empty if none since the last call. Clears them.
+     * training forward pass, keyed by {@link AdapterModule#name()}; empty if none since the last call. Clears them.
      */
     Map<String, INDArray> takeBatchNorms();
 }

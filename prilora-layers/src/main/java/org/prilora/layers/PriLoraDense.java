@@ -16,11 +16,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.regularization.Regularization;
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.ScalingMode;
-import org.prilora.layers.impl.PriLoraDenseLayer;
-import org.prilora.layers.impl.PriLoraDenseParamInitializer;
-import org.prilora.pruning.PruningMode;
+import org.prilora.config.AdapterInit;
+import org.prilora.config.ScalingMode;
+import org.prilora.config.PruningMode;
 
 import java.util.Collection;
 import java.util.Collections;
@@ -148,8 +146,8 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
     }
 
     @Override
-    public List<AdapterSite> adapterSites() {
-        return List.of(AdapterSite.standard("", "", hasBias, pruningMode == PruningMode.PERSISTENT_MASK, nIn, nOut, rank));
+    public List<AdapterModule> adapterModules() {
+        return List.of(AdapterModule.standard("", "", hasBias, pruningMode == PruningMode.PERSISTENT_MASK, nIn, nOut, rank));
     }
 
     public boolean hasBias() {

@@ -1,8 +1,8 @@
 package org.prilora.layers;
 
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.ScalingMode;
-import org.prilora.pruning.PruningMode;
+import org.prilora.config.AdapterInit;
+import org.prilora.config.ScalingMode;
+import org.prilora.config.PruningMode;
 
 import java.util.List;
 
@@ -29,7 +29,7 @@ public interface PriLoraLayer {
     AdapterInit getAdapterInit();
 
     /** The adapted projections of this layer, with their parameter keys. */
-    List<AdapterSite> adapterSites();
+    List<AdapterModule> adapterModules();
 
     /** The LoRA scale {@code s} for this layer's rank. */
     default double loraScale() {

@@ -5,7 +5,7 @@ import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.RankSchedule;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

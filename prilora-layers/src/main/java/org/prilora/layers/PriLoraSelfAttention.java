@@ -7,8 +7,8 @@ import org.deeplearning4j.nn.conf.layers.InputTypeUtil;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.prilora.attention.MultiHeadAttention;
-import org.prilora.pruning.PruningMode;
+import org.prilora.ops.MultiHeadAttention;
+import org.prilora.config.PruningMode;
 
 import java.util.List;
 import java.util.Map;
@@ -59,19 +59,19 @@ public class PriLoraSelfAttention extends AbstractPriLoraSameDiffLayer {
     }
 
     @Override
-    public List<AdapterSite> adapterSites() {
+    public List<AdapterModule> adapterModules() {
         boolean mask = pruningMode == PruningMode.PERSISTENT_MASK;
         long hd = nHeads * headSize;
         return List.of(
-                AdapterSite.standard(QUERY, "q_", false, mask, nIn, hd, rank),
-                AdapterSite.standard(KEY, "k_", false, mask, nIn, hd, rank),
-                AdapterSite.standard(VALUE, "v_", false, mask, nIn, hd, rank),
-                AdapterSite.standard(OUTPUT, "o_", false, mask, hd, nOut, rank));
+                AdapterModule.standard(QUERY, "q_", false, mask, nIn, hd, rank),
+                AdapterModule.standard(KEY, "k_", false, mask, nIn, hd, rank),
+                AdapterModule.standard(VALUE, "v_", false, mask, nIn, hd, rank),
+                AdapterModule.standard(OUTPUT, "o_", false, mask, hd, nOut, rank));
     }
 
     @Override
     public SDVariable defineLayer(SameDiff sd, SDVariable input, Map<String, SDVariable> params, SDVariable mask) {
-        List<AdapterSite> sites = adapterSites();
+        List<AdapterModule> sites = adapterModules();
         SDVariable x2d = input.permute(0, 2, 1).reshape(-1, nIn);            // rows b·T + t
         SDVariable mbT = MultiHeadAttention.batchAndTime(sd, input, true);
         SDVariable q = adaptedLinear(sd, sites.get(0), x2d, params);

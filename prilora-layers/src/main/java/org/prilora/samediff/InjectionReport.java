@@ -13,11 +13,11 @@ import java.util.Objects;
 public final class InjectionReport {
 
     private final PriLoraConfig config;
-    private final List<AdaptedSite> sites;
+    private final List<GraphModule> sites;
     private final List<String> frozenVariables;
     private final int numBlocks;
 
-    InjectionReport(PriLoraConfig config, List<AdaptedSite> sites, List<String> frozenVariables, int numBlocks) {
+    InjectionReport(PriLoraConfig config, List<GraphModule> sites, List<String> frozenVariables, int numBlocks) {
         this.config = config;
         this.sites = List.copyOf(sites);
         this.frozenVariables = List.copyOf(frozenVariables);
@@ -29,19 +29,19 @@ public final class InjectionReport {
     }
 
     /** Adapted sites in graph order. */
-    public List<AdaptedSite> sites() {
+    public List<GraphModule> sites() {
         return sites;
     }
 
     /** The site of the weight called {@code weightName}. */
-    public AdaptedSite site(String weightName) {
-        for (AdaptedSite s : sites) {
+    public GraphModule site(String weightName) {
+        for (GraphModule s : sites) {
             if (s.weightName().equals(weightName)) {
                 return s;
             }
         }
         throw new IllegalArgumentException("weightName: no adapted weight '" + weightName + "'; adapted: "
-                + sites.stream().map(AdaptedSite::weightName).toList());
+                + sites.stream().map(GraphModule::weightName).toList());
     }
 
     /**
@@ -60,7 +60,7 @@ public final class InjectionReport {
     /** Trainable adapter parameters (entries of all A and B). */
     public long adapterParameterCount() {
         long n = 0;
-        for (AdaptedSite s : sites) {
+        for (GraphModule s : sites) {
             n += (long) s.rank() * (s.nIn() + s.nOut());
         }
         return n;
@@ -71,7 +71,7 @@ public final class InjectionReport {
         StringBuilder sb = new StringBuilder("PRILoRA SameDiff injection: ").append(sites.size()).append(" sites, ")
                 .append(numBlocks).append(" blocks, ").append(adapterParameterCount()).append(" adapter parameters, ")
                 .append(frozenVariables.size()).append(" variables frozen\n");
-        for (AdaptedSite s : sites) {
+        for (GraphModule s : sites) {
             sb.append("  ").append(s).append('\n');
         }
         return sb.toString();

@@ -12,11 +12,11 @@ import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.autodiff.samediff.internal.Variable;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
-import org.prilora.listener.NonFinitePolicy;
-import org.prilora.pruning.PriLoraPruner;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.stats.InputNormStats;
-import org.prilora.stats.NonFiniteInputException;
+import org.prilora.config.NonFinitePolicy;
+import org.prilora.ops.PriLoraPruner;
+import org.prilora.config.PruningSchedule;
+import org.prilora.ops.InputNormStats;
+import org.prilora.ops.NonFiniteInputException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,7 +30,7 @@ import java.util.Objects;
 /**
  * The PRILoRA training listener for SameDiff graphs adapted by {@link SameDiffPriLora#inject} and trained with
  * {@code sd.fit}: it keeps every adapted multiplication's input statistics x̄ and prunes A on the
- * {@link PruningSchedule}'s steps, with the semantics of the DL4J {@link org.prilora.listener.PriLoraListener}.
+ * {@link PruningSchedule}'s steps, with the semantics of the DL4J {@link org.prilora.PriLoraListener}.
  *
  * <h2>When things happen in a SameDiff training iteration</h2>
  * SameDiff ({@code TrainingSession}) applies each VARIABLE's update as soon as its gradient has been computed,
@@ -68,10 +68,10 @@ public class PriLoraSameDiffListener extends BaseListener {
 
     // Bound graph (the one fit was called on) and what was read from it.
     private SameDiff graph;
-    private List<AdaptedSite> sites;
+    private List<GraphModule> sites;
     private PruningSchedule schedule;
-    private Map<String, List<AdaptedSite>> sitesByInput;
-    private Map<String, AdaptedSite> maskedSitesByA;
+    private Map<String, List<GraphModule>> sitesByInput;
+    private Map<String, GraphModule> maskedSitesByA;
 
     // Current iteration.
     private final Map<String, INDArray> pendingNorms = new HashMap<>();
@@ -132,9 +132,9 @@ public class PriLoraSameDiffListener extends BaseListener {
             throw new IllegalStateException("PRILoRA: the listener's pruning mode " + s.mode() + " differs from the mode "
                     + r.config().pruning().mode() + " the graph was injected with (masks exist only in PERSISTENT_MASK mode)");
         }
-        Map<String, List<AdaptedSite>> byInput = new LinkedHashMap<>();
-        Map<String, AdaptedSite> byA = new HashMap<>();
-        for (AdaptedSite site : r.sites()) {
+        Map<String, List<GraphModule>> byInput = new LinkedHashMap<>();
+        Map<String, GraphModule> byA = new HashMap<>();
+        for (GraphModule site : r.sites()) {
             byInput.computeIfAbsent(site.inputName(), k -> new ArrayList<>()).add(site);
             if (site.maskName() != null) {
                 byA.put(site.aName(), site);
@@ -154,7 +154,7 @@ public class PriLoraSameDiffListener extends BaseListener {
         skipBatch = false;
         step = at.iteration() + 1L;
         TrainingConfig tc = sd.getTrainingConfig();
-        for (Map.Entry<String, List<AdaptedSite>> e : sitesByInput.entrySet()) {
+        for (Map.Entry<String, List<GraphModule>> e : sitesByInput.entrySet()) {
             String name = e.getKey();
             SDVariable v = sd.getVariable(name);
             if (v == null) {
@@ -198,12 +198,12 @@ public class PriLoraSameDiffListener extends BaseListener {
             throw new IllegalStateException("PRILoRA: input '" + inputName + "' was computed twice in step " + step
                     + "; adapted multiplications inside control-flow loops are not supported");
         }
-        List<AdaptedSite> s = sitesByInput.get(inputName);
+        List<GraphModule> s = sitesByInput.get(inputName);
         // A c-ordered copy first: outputs of some ND4J M2.1 ops (xw_plus_b, and ops that inherit its layout) carry
         // order flag 'f' with c strides, which Java-side ops such as mul misread.
         INDArray norms = InputNormStats.batchNorms(activation.dup('c'), null, null, s.get(0).nIn()).detach();
         if (!Double.isFinite(norms.sumNumber().doubleValue())) {
-            String where = "input '" + inputName + "' of " + s.stream().map(AdaptedSite::weightName).toList();
+            String where = "input '" + inputName + "' of " + s.stream().map(GraphModule::weightName).toList();
             if (nonFinitePolicy == NonFinitePolicy.FAIL) {
                 pendingNorms.clear();
                 throw new NonFiniteInputException("PRILoRA: the " + where + " holds NaN or infinity at step " + step
@@ -222,7 +222,7 @@ public class PriLoraSameDiffListener extends BaseListener {
 
     @Override
     public void preUpdate(SameDiff sd, At at, Variable v, INDArray update) {
-        AdaptedSite site = maskedSitesByA == null ? null : maskedSitesByA.get(v.getName());
+        GraphModule site = maskedSitesByA == null ? null : maskedSitesByA.get(v.getName());
         if (site != null) {
             // Masked entries get no update, so a pruned entry of A stays exactly zero (Adam's momentum would move it).
             update.muli(site.mask(graph).castTo(update.dataType()));
@@ -241,7 +241,7 @@ public class PriLoraSameDiffListener extends BaseListener {
                             + step + "; is the listener attached to the graph that is being trained?");
                 }
             }
-            for (AdaptedSite site : sites) {
+            for (GraphModule site : sites) {
                 InputNormStats.wrap(site.inputNormState(graph), schedule.emaBeta())
                         .updateFromBatchNorms(pendingNorms.get(site.inputName()));
             }
@@ -250,7 +250,7 @@ public class PriLoraSameDiffListener extends BaseListener {
         if (!schedule.isPruningStep(step)) {
             return;
         }
-        for (AdaptedSite site : sites) {
+        for (GraphModule site : sites) {
             InputNormStats stats = InputNormStats.wrap(site.inputNormState(graph), schedule.emaBeta());
             if (!stats.isInitialized()) {
                 continue;   // nothing to score with yet

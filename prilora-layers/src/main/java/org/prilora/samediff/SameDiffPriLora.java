@@ -17,9 +17,9 @@ import org.nd4j.linalg.api.rng.Random;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.GradientUpdater;
 import org.nd4j.linalg.learning.config.IUpdater;
-import org.prilora.adapter.LoraLinear;
+import org.prilora.ops.LoraLinear;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.pruning.PruningMode;
+import org.prilora.config.PruningMode;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -51,7 +51,7 @@ import java.util.Set;
  *   <li>adds {@code <W>_lora_A [r, nIn]} (VARIABLE, initialised by {@link PriLoraConfig#init()} from a generator
  *       seeded with {@link PriLoraConfig#seed()}, sites in graph order), {@code <W>_lora_B [nOut, r]} (VARIABLE,
  *       zero), {@code <W>_lora_state [nIn + 1]} (CONSTANT: x̄ then the batch count, see
- *       {@link org.prilora.stats.InputNormStats}) and, in PERSISTENT_MASK mode, {@code <W>_lora_mask [r, nIn]}
+ *       {@link org.prilora.ops.InputNormStats}) and, in PERSISTENT_MASK mode, {@code <W>_lora_mask [r, nIn]}
  *       (CONSTANT, ones). Constants are saved by {@code sd.save} and never trained;</li>
  *   <li>removes the op and builds the adapted projection of {@link LoraLinear#forward} in its place (from its
  *       parts {@link LoraLinear#frozenLinear} and {@link LoraLinear#delta}; ops named under the scope
@@ -63,7 +63,7 @@ import java.util.Set;
  * </ul>
  * Ranks come from {@link PriLoraConfig#rankSchedule()} by the selector's block index, the scale from
  * {@link PriLoraConfig#scalingMode()}. A description of all this is stored in the graph as a string constant
- * ({@value SiteMetadata#VARIABLE}) so that the listener, {@link #report} and {@link #merge} also work on a graph
+ * ({@value GraphMetadata#VARIABLE}) so that the listener, {@link #report} and {@link #merge} also work on a graph
  * restored by {@code SameDiff.load}.
  *
  * <p>Not supported (rejected with an error that names the weight): transposeA or transposeResult, mmul alpha
@@ -91,7 +91,7 @@ public final class SameDiffPriLora {
     /** A supported op found in the graph. */
     private static final class Candidate {
         final String opName;
-        final AdaptedSite.OpKind kind;
+        final GraphModule.OpKind kind;
         final String input;
         final String weight;
         final String bias;
@@ -101,7 +101,7 @@ public final class SameDiffPriLora {
         final boolean transposeResult;
         final double alpha;
 
-        Candidate(String opName, AdaptedSite.OpKind kind, String input, String weight, String bias, String output,
+        Candidate(String opName, GraphModule.OpKind kind, String input, String weight, String bias, String output,
                   boolean transposeA, boolean transposeB, boolean transposeResult, double alpha) {
             this.opName = opName;
             this.kind = kind;
@@ -129,10 +129,10 @@ public final class SameDiffPriLora {
         Objects.requireNonNull(sd, "sd");
         Objects.requireNonNull(cfg, "cfg");
         Objects.requireNonNull(selector, "selector");
-        if (SiteMetadata.isPresent(sd)) {
-            InjectionReport existing = SiteMetadata.read(sd);
+        if (GraphMetadata.isPresent(sd)) {
+            InjectionReport existing = GraphMetadata.read(sd);
             throw new IllegalStateException("PRILoRA: this graph already holds adapters on "
-                    + existing.sites().stream().map(AdaptedSite::weightName).toList()
+                    + existing.sites().stream().map(GraphModule::weightName).toList()
                     + "; injecting twice is not supported (merge first, or inject into the original graph)");
         }
         if (sd.hasGradientFunction()) {
@@ -170,7 +170,7 @@ public final class SameDiffPriLora {
         // ---- from here on the graph changes
         List<String> frozen = freezeBaseModel(sd, cfg);
         boolean masked = cfg.pruning().mode() == PruningMode.PERSISTENT_MASK;
-        List<AdaptedSite> sites = new ArrayList<>();
+        List<GraphModule> sites = new ArrayList<>();
         Random rng = Nd4j.getRandomFactory().getNewRandomInstance(cfg.seed());
         try {
             for (int i = 0; i < matched.size(); i++) {
@@ -180,7 +180,7 @@ public final class SameDiffPriLora {
             closeQuietly(rng);
         }
         InjectionReport report = new InjectionReport(cfg, sites, frozen, numBlocks);
-        SiteMetadata.write(sd, report);
+        GraphMetadata.write(sd, report);
         sd.getSessions().clear();   // cached sessions hold the old structure
         return report;
     }
@@ -190,12 +190,12 @@ public final class SameDiffPriLora {
         List<Candidate> out = new ArrayList<>();
         for (SameDiffOp op : sd.getOps().values()) {
             DifferentialFunction f = op.getOp();
-            AdaptedSite.OpKind kind;
+            GraphModule.OpKind kind;
             // Exact classes: subclasses (none in M2.1) could change the semantics.
             if (f != null && f.getClass() == Mmul.class) {
-                kind = AdaptedSite.OpKind.MMUL;
+                kind = GraphModule.OpKind.MMUL;
             } else if (f != null && f.getClass() == XwPlusB.class) {
-                kind = AdaptedSite.OpKind.XW_PLUS_B;
+                kind = GraphModule.OpKind.XW_PLUS_B;
             } else {
                 continue;
             }
@@ -214,7 +214,7 @@ public final class SameDiffPriLora {
             }
             boolean ta = false, tb = false, tr = false;
             double alpha = 1.0;
-            if (kind == AdaptedSite.OpKind.MMUL) {
+            if (kind == GraphModule.OpKind.MMUL) {
                 DynamicCustomOp dc = (DynamicCustomOp) f;
                 long[] ia = dc.iArgs();
                 ta = flag(ia, 0, f, "transposeA");
@@ -225,7 +225,7 @@ public final class SameDiffPriLora {
                     alpha = ta2[0];
                 }
             }
-            String bias = kind == AdaptedSite.OpKind.XW_PLUS_B && in.size() > 2 ? in.get(2) : null;
+            String bias = kind == GraphModule.OpKind.XW_PLUS_B && in.size() > 2 ? in.get(2) : null;
             out.add(new Candidate(op.getName(), kind, in.get(0), in.get(1), bias, outs.get(0), ta, tb, tr, alpha));
         }
         return out;
@@ -318,7 +318,7 @@ public final class SameDiffPriLora {
         return names;
     }
 
-    private static AdaptedSite adapt(SameDiff sd, Candidate c, int block, int rank, PriLoraConfig cfg, boolean masked,
+    private static GraphModule adapt(SameDiff sd, Candidate c, int block, int rank, PriLoraConfig cfg, boolean masked,
                                      Random rng, List<String> frozen) {
         INDArray wArr = sd.getArrForVarName(c.weight);
         DataType dt = wArr.dataType();
@@ -385,7 +385,7 @@ public final class SameDiffPriLora {
             }
         }
         addedVars.remove(c.output);
-        return new AdaptedSite(c.weight, c.bias, c.input, c.output, c.kind, c.transposeB, nIn, nOut, block, rank, scale,
+        return new GraphModule(c.weight, c.bias, c.input, c.output, c.kind, c.transposeB, nIn, nOut, block, rank, scale,
                 a.name(), b.name(), c.weight + STATE_SUFFIX, mask == null ? null : mask.name(), weightType, biasType,
                 addedOps, addedVars);
     }
@@ -450,7 +450,7 @@ public final class SameDiffPriLora {
 
     /** Whether {@code sd} holds PRILoRA adapters injected by {@link #inject}. */
     public static boolean isAdapted(SameDiff sd) {
-        return SiteMetadata.isPresent(Objects.requireNonNull(sd, "sd"));
+        return GraphMetadata.isPresent(Objects.requireNonNull(sd, "sd"));
     }
 
     /**
@@ -459,16 +459,16 @@ public final class SameDiffPriLora {
      * @throws IllegalArgumentException if {@code sd} holds no adapters
      */
     public static InjectionReport report(SameDiff sd) {
-        InjectionReport r = SiteMetadata.read(Objects.requireNonNull(sd, "sd"));
+        InjectionReport r = GraphMetadata.read(Objects.requireNonNull(sd, "sd"));
         if (r == null) {
-            throw new IllegalArgumentException("PRILoRA: this graph holds no adapters (no '" + SiteMetadata.VARIABLE
+            throw new IllegalArgumentException("PRILoRA: this graph holds no adapters (no '" + GraphMetadata.VARIABLE
                     + "' constant); call SameDiffPriLora.inject first");
         }
         return r;
     }
 
     /** The adapted sites of {@code sd}, in graph order. */
-    public static List<AdaptedSite> sites(SameDiff sd) {
+    public static List<GraphModule> sites(SameDiff sd) {
         return report(sd).sites();
     }
 
@@ -500,13 +500,13 @@ public final class SameDiffPriLora {
         InjectionReport r = report(sd);
         // Turning A and B into constants first drops the gradient function, cached sessions and their updater state.
         List<SDVariable> adapters = new ArrayList<>();
-        for (AdaptedSite s : r.sites()) {
+        for (GraphModule s : r.sites()) {
             adapters.add(sd.getVariable(s.aName()));
             adapters.add(sd.getVariable(s.bName()));
         }
         sd.convertToConstants(adapters);
 
-        for (AdaptedSite s : r.sites()) {
+        for (GraphModule s : r.sites()) {
             INDArray merged = LoraLinear.mergedWeight(s.w0(sd), s.a(sd), s.b(sd), s.mask(sd), s.scale());
             if (s.weightTransposed()) {
                 merged = merged.transpose().dup('c');
@@ -523,7 +523,7 @@ public final class SameDiffPriLora {
 
             SDVariable x = sd.getVariable(s.inputName());
             SDVariable w = sd.getVariable(s.weightName());
-            SDVariable out = s.opKind() == AdaptedSite.OpKind.MMUL
+            SDVariable out = s.opKind() == GraphModule.OpKind.MMUL
                     ? sd.mmul(x, w, false, s.weightTransposed(), false)
                     : sd.nn.linear(x, w, sd.getVariable(s.biasName()));
             sd.renameVariable(out.name(), s.outputName());
@@ -538,7 +538,7 @@ public final class SameDiffPriLora {
             }
         }
         sd.convertToVariables(restore);
-        SiteMetadata.remove(sd);
+        GraphMetadata.remove(sd);
         sd.getSessions().clear();
         return sd;
     }

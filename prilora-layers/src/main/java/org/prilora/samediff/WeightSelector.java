@@ -12,7 +12,7 @@ import java.util.regex.PatternSyntaxException;
 
 /**
  * Which weights of a SameDiff graph {@link SameDiffPriLora#inject} adapts, and the block (depth) index of each,
- * which picks its rank from the {@link org.prilora.rank.RankSchedule}.
+ * which picks its rank from the {@link org.prilora.config.RankSchedule}.
  *
  * <p>A weight is the second operand of a {@code mmul}/{@code matmul} or {@code xw_plus_b} ({@code nn.linear})
  * op that is a VARIABLE or CONSTANT; the selector decides by its name. Block indices come from a raw key per

@@ -13,9 +13,9 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.prilora.PriLora;
 import org.prilora.bert.BertNaming.Norm;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.layers.AdapterSite;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
+import org.prilora.layers.AdapterModule;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -52,7 +52,7 @@ class BertAdaptAndMergeTest {
                     l.getParam(n.gainKey()).addi(Nd4j.randn(l.getParam(n.gainKey()).shape(), rng).muli(0.2));
                     l.getParam(n.biasKey()).assign(Nd4j.randn(l.getParam(n.biasKey()).shape(), rng).muli(0.2));
                 }
-                for (AdapterSite s : ((PriLoraBertBlock) l.conf().getLayer()).adapterSites()) {
+                for (AdapterModule s : ((PriLoraBertBlock) l.conf().getLayer()).adapterModules()) {
                     l.getParam(s.biasKey()).assign(Nd4j.randn(l.getParam(s.biasKey()).shape(), rng).muli(0.1));
                 }
             }
@@ -91,7 +91,7 @@ class BertAdaptAndMergeTest {
             assertThat(conf.getAlpha()).isEqualTo(8.0);
             assertThat(a).isInstanceOf(PriLoraBertBlockRuntime.class);
             ranks[n] = conf.getRank();
-            for (AdapterSite s : conf.adapterSites()) {
+            for (AdapterModule s : conf.adapterModules()) {
                 assertThat(a.getParam(s.weightKey())).isEqualTo(b.getParam(s.weightKey()));
                 assertThat(a.getParam(s.biasKey())).isEqualTo(b.getParam(s.biasKey()));
                 assertThat(a.getParam(s.bKey()).amaxNumber().doubleValue()).isZero();

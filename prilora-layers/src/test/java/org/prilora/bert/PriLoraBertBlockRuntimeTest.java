@@ -18,11 +18,11 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.prilora.bert.BertNaming.Norm;
-import org.prilora.layers.AdapterSite;
+import org.prilora.layers.AdapterModule;
 import org.prilora.layers.AdapterStatsSource;
-import org.prilora.layers.impl.PriLoraSameDiffRuntime;
-import org.prilora.pruning.PruningMode;
-import org.prilora.rank.RankSchedule;
+import org.prilora.layers.PriLoraSameDiffRuntime;
+import org.prilora.config.PruningMode;
+import org.prilora.config.RankSchedule;
 
 import java.util.Map;
 import java.util.Set;
@@ -68,7 +68,7 @@ class PriLoraBertBlockRuntimeTest {
             if (!(l.conf().getLayer() instanceof PriLoraBertBlock)) {
                 continue;
             }
-            for (AdapterSite s : ((PriLoraBertBlock) l.conf().getLayer()).adapterSites()) {
+            for (AdapterModule s : ((PriLoraBertBlock) l.conf().getLayer()).adapterModules()) {
                 l.getParam(s.aKey()).assign(Nd4j.randn(l.getParam(s.aKey()).shape(), rng).muli(0.5));
                 l.getParam(s.bKey()).assign(Nd4j.randn(l.getParam(s.bKey()).shape(), rng).muli(0.5));
                 l.getParam(s.biasKey()).assign(Nd4j.randn(l.getParam(s.biasKey()).shape(), rng).muli(0.1));

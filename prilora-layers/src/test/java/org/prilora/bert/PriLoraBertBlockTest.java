@@ -1,5 +1,9 @@
 package org.prilora.bert;
 
+import org.prilora.ops.InputNormStats;
+import org.prilora.PriLoraListener;
+import org.prilora.config.PruningSchedule;
+
 import org.deeplearning4j.gradientcheck.GradientCheckUtil;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
@@ -18,10 +22,10 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.prilora.bert.BertNaming.Norm;
 import org.prilora.bert.BertNaming.Projection;
-import org.prilora.layers.AdapterSite;
+import org.prilora.layers.AdapterModule;
 import org.prilora.layers.PriLoraLayer;
-import org.prilora.pruning.PruningMode;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.PruningMode;
+import org.prilora.config.RankSchedule;
 
 import java.io.File;
 import java.util.List;
@@ -76,7 +80,7 @@ class PriLoraBertBlockTest {
         org.nd4j.linalg.api.rng.Random rng = Nd4j.getRandomFactory().getNewRandomInstance(seed);
         for (Layer l : net.getLayers()) {
             if (l.conf().getLayer() instanceof PriLoraLayer) {
-                for (AdapterSite s : ((PriLoraLayer) l.conf().getLayer()).adapterSites()) {
+                for (AdapterModule s : ((PriLoraLayer) l.conf().getLayer()).adapterModules()) {
                     INDArray a = l.getParam(s.aKey());
                     a.assign(Nd4j.randn(a.shape(), rng).castTo(a.dataType()).muli(0.5));
                     INDArray b = l.getParam(s.bKey());
@@ -132,7 +136,7 @@ class PriLoraBertBlockTest {
                 .updater(new NoOp()).rankSchedule(RankSchedule.uniform(2))
                 .pruningMode(PruningMode.PERSISTENT_MASK).classifier(3).build();
         randomizeAdapters(net, 21, 0.5);
-        for (AdapterSite s : ((PriLoraBertBlock) net.getLayer(1).conf().getLayer()).adapterSites()) {
+        for (AdapterModule s : ((PriLoraBertBlock) net.getLayer(1).conf().getLayer()).adapterModules()) {
             INDArray m = net.getLayer(1).getParam(s.maskKey());
             m.assign(Nd4j.rand(m.shape()).gt(0.3).castTo(m.dataType())); // ~30 % pruned
         }
@@ -149,7 +153,7 @@ class PriLoraBertBlockTest {
         INDArray[] in = batch(5, DataType.DOUBLE);
         INDArray withZeroB = net.output(in[0], false, in[1], null);
         for (int i = 1; i <= SMALL.numLayers(); i++) {
-            for (AdapterSite s : ((PriLoraBertBlock) net.getLayer(i).conf().getLayer()).adapterSites()) {
+            for (AdapterModule s : ((PriLoraBertBlock) net.getLayer(i).conf().getLayer()).adapterModules()) {
                 net.getLayer(i).getParam(s.aKey()).assign(0); // no adapter contribution at all
             }
         }
@@ -179,10 +183,10 @@ class PriLoraBertBlockTest {
                 one.layerNormEps());
         Layer blk = net.getLayer(1);
         PriLoraBertBlock conf = (PriLoraBertBlock) blk.conf().getLayer();
-        List<AdapterSite> sites = conf.adapterSites();
+        List<AdapterModule> sites = conf.adapterModules();
         BertReference.Linear[] lin = new BertReference.Linear[6];
         for (Projection p : Projection.values()) {
-            AdapterSite s = sites.get(p.ordinal());
+            AdapterModule s = sites.get(p.ordinal());
             lin[p.ordinal()] = new BertReference.Linear(blk.getParam(s.weightKey()).toDoubleMatrix(),
                     blk.getParam(s.biasKey()).toDoubleVector(), blk.getParam(s.aKey()).toDoubleMatrix(),
                     blk.getParam(s.bKey()).toDoubleMatrix(), 6.0 / 3);
@@ -221,9 +225,9 @@ class PriLoraBertBlockTest {
         assertThat(((PriLoraBertBlock) net.getLayer(2).conf().getLayer()).getRank()).isEqualTo(4);
         PriLoraBertBlock top = (PriLoraBertBlock) net.getLayer(2).conf().getLayer();
         assertThat(top.getLayerName()).isEqualTo("encoder.layer.1");
-        assertThat(top.adapterSites()).extracting(s -> top.getLayerName() + "." + s.name())
+        assertThat(top.adapterModules()).extracting(s -> top.getLayerName() + "." + s.name())
                 .containsExactlyElementsOf(BertNaming.peftModules(1));
-        assertThat(top.adapterSites().get(Projection.OUTPUT.ordinal()).nIn()).isEqualTo(SMALL.intermediate());
+        assertThat(top.adapterModules().get(Projection.OUTPUT.ordinal()).nIn()).isEqualTo(SMALL.intermediate());
         for (String key : net.getLayer(2).paramTable().keySet()) {
             assertThat(key).as("DL4J splits gradient keys at the last '_'").doesNotContain("_");
         }
@@ -268,7 +272,7 @@ class PriLoraBertBlockTest {
         // Adam state (2 arrays) only for adapters (6 sites × r·(in+out)) and the classifier (16·3 + 3).
         long adapters = 0;
         for (int i = 1; i <= 2; i++) {
-            for (AdapterSite s : ((PriLoraBertBlock) net.getLayer(i).conf().getLayer()).adapterSites()) {
+            for (AdapterModule s : ((PriLoraBertBlock) net.getLayer(i).conf().getLayer()).adapterModules()) {
                 adapters += s.adapterParams();
             }
         }
@@ -305,29 +309,29 @@ class PriLoraBertBlockTest {
     void listenerGetsMaskedInputNormsOfAllSixSitesAndPrunes() {
         MultiLayerNetwork net = small(DataType.FLOAT).updater(new Adam(1e-2)).rankSchedule(RankSchedule.uniform(4))
                 .classifier(3).build();
-        net.setListeners(new org.prilora.listener.PriLoraListener(org.prilora.pruning.PruningSchedule.builder()
+        net.setListeners(new org.prilora.PriLoraListener(org.prilora.config.PruningSchedule.builder()
                 .fraction(0.25).interval(2).startStep(2).build()));
         INDArray[] in = batch(10, DataType.FLOAT);
         // the query/key/value input is the embeddings' output; its per-feature norm over the real tokens only
         INDArray embOut = net.feedForward(in[0], in[1], null).get(1);
-        INDArray expected = org.prilora.stats.InputNormStats.batchNorms(embOut, in[1], org.deeplearning4j.nn.conf.RNNFormat.NCW,
+        INDArray expected = org.prilora.ops.InputNormStats.batchNorms(embOut, in[1], org.deeplearning4j.nn.conf.RNNFormat.NCW,
                 SMALL.hidden());
         DataSet ds = new DataSet(in[0], labels(DataType.FLOAT), in[1], null);
         net.fit(ds);
         for (int i = 1; i <= SMALL.numLayers(); i++) {
             Layer l = net.getLayer(i);
-            for (AdapterSite s : ((PriLoraBertBlock) l.conf().getLayer()).adapterSites()) {
-                org.prilora.stats.InputNormStats st = org.prilora.stats.InputNormStats.wrap(l.getParam(s.statsKey()), 0.9);
+            for (AdapterModule s : ((PriLoraBertBlock) l.conf().getLayer()).adapterModules()) {
+                org.prilora.ops.InputNormStats st = org.prilora.ops.InputNormStats.wrap(l.getParam(s.statsKey()), 0.9);
                 assertThat(st.batchesSeen()).as("%s %s", l.conf().getLayer().getLayerName(), s.name()).isEqualTo(1);
                 assertThat(st.norms().minNumber().doubleValue()).as(s.name()).isGreaterThan(0);
             }
         }
         Layer first = net.getLayer(1);
-        INDArray queryNorms = org.prilora.stats.InputNormStats.wrap(first.getParam("qxnorm"), 0.9).norms();
+        INDArray queryNorms = org.prilora.ops.InputNormStats.wrap(first.getParam("qxnorm"), 0.9).norms();
         assertThat(queryNorms.reshape(expected.shape()).sub(expected).amaxNumber().doubleValue()).isLessThan(1e-4);
         net.fit(ds); // step 2 prunes 25 % of each row of every A
         for (int i = 1; i <= SMALL.numLayers(); i++) {
-            for (AdapterSite s : ((PriLoraBertBlock) net.getLayer(i).conf().getLayer()).adapterSites()) {
+            for (AdapterModule s : ((PriLoraBertBlock) net.getLayer(i).conf().getLayer()).adapterModules()) {
                 INDArray a = net.getLayer(i).getParam(s.aKey());
                 long zeros = a.length() - a.neq(0).castTo(DataType.INT).sumNumber().longValue();
                 assertThat(zeros).as(s.name()).isGreaterThanOrEqualTo(a.size(0) * (a.size(1) / 4));

@@ -22,7 +22,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
-import org.prilora.pruning.PruningMode;
+import org.prilora.config.PruningMode;
 
 import java.io.File;
 import java.util.HashSet;

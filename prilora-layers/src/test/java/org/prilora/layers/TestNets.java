@@ -24,7 +24,7 @@ public final class TestNets {
         org.nd4j.linalg.api.rng.Random rng = Nd4j.getRandomFactory().getNewRandomInstance(seed);
         for (Layer l : layers) {
             if (l.conf().getLayer() instanceof PriLoraLayer) {
-                for (AdapterSite s : ((PriLoraLayer) l.conf().getLayer()).adapterSites()) {
+                for (AdapterModule s : ((PriLoraLayer) l.conf().getLayer()).adapterModules()) {
                     INDArray a = l.getParam(s.aKey());
                     a.assign(Nd4j.randn(a.shape(), rng).castTo(a.dataType()).muli(0.5));
                     INDArray b = l.getParam(s.bKey());

@@ -16,11 +16,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.listener.NonFinitePolicy;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
+import org.prilora.config.NonFinitePolicy;
+import org.prilora.config.PruningMode;
+import org.prilora.config.PruningSchedule;
 import org.prilora.samediff.SdGraphs.Style;
-import org.prilora.stats.NonFiniteInputException;
+import org.prilora.ops.NonFiniteInputException;
 
 import java.io.File;
 import java.util.ArrayList;
@@ -70,10 +70,10 @@ class PriLoraSameDiffListenerTest {
     }
 
     /** The adapted inputs of one batch, computed by inference on the graph's current parameters. */
-    static Map<String, INDArray> inputs(SameDiff sd, String placeholder, INDArray features, List<AdaptedSite> sites) {
+    static Map<String, INDArray> inputs(SameDiff sd, String placeholder, INDArray features, List<GraphModule> sites) {
         Map<String, INDArray> out = new TreeMap<>();
         List<String> computed = new ArrayList<>();
-        for (AdaptedSite s : sites) {
+        for (GraphModule s : sites) {
             if (s.inputName().equals(placeholder)) {
                 out.put(placeholder, features);
             } else if (!computed.contains(s.inputName())) {
@@ -121,10 +121,10 @@ class PriLoraSameDiffListenerTest {
 
     /** Copies every site's A at iterationDone; placed before the PRILoRA listener, it sees A after the update, before pruning. */
     static final class CaptureA extends BaseListener {
-        final List<AdaptedSite> sites;
+        final List<GraphModule> sites;
         final Map<String, INDArray> a = new HashMap<>();
 
-        CaptureA(List<AdaptedSite> sites) {
+        CaptureA(List<GraphModule> sites) {
             this.sites = sites;
         }
 
@@ -135,7 +135,7 @@ class PriLoraSameDiffListenerTest {
 
         @Override
         public void iterationDone(SameDiff sd, At at, MultiDataSet dataSet, Loss loss) {
-            for (AdaptedSite s : sites) {
+            for (GraphModule s : sites) {
                 a.put(s.weightName(), s.a(sd).dup());
             }
         }
@@ -159,7 +159,7 @@ class PriLoraSameDiffListenerTest {
             DataSet ds = batches.get(step - 1);
             inputs(sd, ph, ds.getFeatures(), r.sites()).forEach(ref::update);
             sd.fit(ds, listener);
-            for (AdaptedSite s : r.sites()) {
+            for (GraphModule s : r.sites()) {
                 double[] state = s.inputNormState(sd).castTo(DataType.DOUBLE).toDoubleVector();
                 double[] expected = ref.ema.get(s.inputName());
                 assertThat(state).hasSize(expected.length + 1);
@@ -202,7 +202,7 @@ class PriLoraSameDiffListenerTest {
             inputs(sd, "in", ds.getFeatures(), r.sites()).forEach(ref::update);
             sd.fit(ds, capture, listener);
             boolean pruning = step % 2 == 0;
-            for (AdaptedSite s : r.sites()) {
+            for (GraphModule s : r.sites()) {
                 INDArray updated = capture.a.get(s.weightName());
                 INDArray a = s.a(sd);
                 if (!pruning) {
@@ -229,7 +229,7 @@ class PriLoraSameDiffListenerTest {
         List<DataSet> batches = SdGraphs.mlpBatches(7, 41);
         for (int step = 1; step <= batches.size(); step++) {
             sd.fit(batches.get(step - 1), listener);
-            for (AdaptedSite s : r.sites()) {
+            for (GraphModule s : r.sites()) {
                 INDArray mask = s.mask(sd);
                 INDArray a = s.a(sd);
                 if (step < 2) {
@@ -271,7 +271,7 @@ class PriLoraSameDiffListenerTest {
         assertThat(second.getLastPrunedStep()).isEqualTo(6);
         assertThat(second.getPruningStepsDone()).isEqualTo(2);   // steps 4 and 6
 
-        for (AdaptedSite s : r.sites()) {
+        for (GraphModule s : r.sites()) {
             assertThat(s.a(resumed)).as(s.aName()).isEqualTo(s.a(straight));
             assertThat(s.b(resumed)).as(s.bName()).isEqualTo(s.b(straight));
             assertThat(s.inputNormState(resumed)).as(s.stateName()).isEqualTo(s.inputNormState(straight));
@@ -294,7 +294,7 @@ class PriLoraSameDiffListenerTest {
         PriLoraSameDiffListener listener = new PriLoraSameDiffListener();
         sd.fit(new ExistingDataSetIterator(SdGraphs.mlpBatches(2, 61)), 1, listener);
         Map<String, INDArray> before = new HashMap<>();
-        for (AdaptedSite s : r.sites()) {
+        for (GraphModule s : r.sites()) {
             for (String v : List.of(s.aName(), s.bName(), s.stateName(), s.maskName())) {
                 before.put(v, sd.getArrForVarName(v).dup());
             }

@@ -5,9 +5,9 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
-import org.prilora.adapters.AdapterMismatchException;
-import org.prilora.adapters.PriLoraAdapters;
-import org.prilora.pruning.PruningMode;
+import org.prilora.AdapterMismatchException;
+import org.prilora.PriLoraAdapters;
+import org.prilora.config.PruningMode;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -39,7 +39,7 @@ class SameDiffAdapterFileTest {
             Map<String, INDArray> a = sd.output(Map.of("in", x), "logits");
             Map<String, INDArray> b = loaded.output(Map.of("in", x), "logits");
             assertThat(b.get("logits").equalsWithEps(a.get("logits"), 1e-6)).as("mode %s", mode).isTrue();
-            for (AdaptedSite s : SameDiffPriLora.sites(loaded)) {
+            for (GraphModule s : SameDiffPriLora.sites(loaded)) {
                 assertThat(s.inputNormState(loaded)).isEqualTo(SameDiffPriLora.report(sd).site(s.weightName()).inputNormState(sd));
             }
         }

@@ -4,11 +4,6 @@ import org.nd4j.shade.jackson.annotation.JsonInclude;
 import org.nd4j.shade.jackson.databind.DeserializationFeature;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 import org.nd4j.shade.jackson.databind.SerializationFeature;
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.ScalingMode;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
 
 import java.io.IOException;
 import java.io.Serializable;

@@ -1,11 +1,6 @@
 package org.prilora.config;
 
 import org.junit.jupiter.api.Test;
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.ScalingMode;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

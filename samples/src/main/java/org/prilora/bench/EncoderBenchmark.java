@@ -1,5 +1,7 @@
 package org.prilora.bench;
 
+import org.prilora.ops.InputNormStats;
+
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
@@ -13,10 +15,10 @@ import org.nd4j.shade.jackson.databind.ObjectMapper;
 import org.nd4j.shade.jackson.databind.SerializationFeature;
 import org.prilora.bert.BertConfig;
 import org.prilora.bert.BertEncoderFactory;
-import org.prilora.listener.PriLoraListener;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
-import org.prilora.summary.PriLoraSummary;
+import org.prilora.PriLoraListener;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
+import org.prilora.PriLoraSummary;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -124,11 +126,11 @@ public final class EncoderBenchmark implements Callable<Integer> {
                 for (int b = 0; b < 6; b++) {
                     INDArray[] norms = new INDArray[inputs.length];
                     for (int k = 0; k < inputs.length; k++) {
-                        norms[k] = org.prilora.stats.InputNormStats.batchNorms(inputs[k], mask, null, inputs[k].size(1)).detach();
+                        norms[k] = org.prilora.ops.InputNormStats.batchNorms(inputs[k], mask, null, inputs[k].size(1)).detach();
                     }
                     for (int site = 0; site < siteNIn.length; site++) {
                         INDArray n = norms[site < 3 ? 0 : site - 2];
-                        org.prilora.stats.InputNormStats.wrap(states[b * siteNIn.length + site], 0.9).updateFromBatchNorms(n);
+                        org.prilora.ops.InputNormStats.wrap(states[b * siteNIn.length + site], 0.9).updateFromBatchNorms(n);
                     }
                 }
             }

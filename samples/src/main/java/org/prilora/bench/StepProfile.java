@@ -2,7 +2,7 @@ package org.prilora.bench;
 
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.dataset.DataSet;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.RankSchedule;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -10,13 +10,13 @@ import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 import org.prilora.PriLora;
-import org.prilora.adapters.PriLoraAdapters;
+import org.prilora.PriLoraAdapters;
 import org.prilora.bert.BertEncoderFactory;
 import org.prilora.bert.BertWeights;
 import org.prilora.bert.OnnxBertReader;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -15,10 +15,10 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 import org.prilora.layers.PriLoraDense;
 import org.prilora.layers.PriLoraRanks;
-import org.prilora.listener.PriLoraListener;
-import org.prilora.listener.SiteFigures;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
+import org.prilora.PriLoraListener;
+import org.prilora.ModuleFigures;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 
 /**
  * The smallest complete PRILoRA program: a network built with DL4J's standard builder where dense layers
@@ -65,7 +65,7 @@ public final class QuickStartSample {
             }
         }
         System.out.println("Adapted projections after training (pruning steps run: " + listener.getPruningStepsDone() + "):");
-        for (SiteFigures f : PriLoraListener.figures(net)) {
+        for (ModuleFigures f : PriLoraListener.figures(net)) {
             System.out.println("  " + f);
         }
     }

@@ -14,7 +14,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 import org.prilora.PriLora;
-import org.prilora.adapters.PriLoraAdapters;
+import org.prilora.PriLoraAdapters;
 import org.prilora.bert.BertEncoderFactory;
 import org.prilora.bert.BertTokenizer;
 import org.prilora.bert.BertWeights;
@@ -22,15 +22,15 @@ import org.prilora.bert.OnnxBertReader;
 import org.prilora.config.PriLoraConfig;
 import org.prilora.io.AtomicFiles;
 import org.prilora.io.SafeTensors;
-import org.prilora.layers.AdapterSite;
+import org.prilora.layers.AdapterModule;
 import org.prilora.layers.PriLoraLayer;
-import org.prilora.listener.PriLoraListener;
-import org.prilora.listener.SiteFigures;
-import org.prilora.rank.RankSchedule;
+import org.prilora.PriLoraListener;
+import org.prilora.ModuleFigures;
+import org.prilora.config.RankSchedule;
 import org.prilora.samples.data.AcceptabilityData;
 import org.prilora.samples.data.AcceptabilityExample;
 import org.prilora.samples.data.LanguageToolAcceptability;
-import org.prilora.summary.PriLoraSummary;
+import org.prilora.PriLoraSummary;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -219,7 +219,7 @@ public final class FineTuneRunner implements AutoCloseable {
 
         Path adapter = outDir.resolve(ADAPTER_FILE);
         PriLoraAdapters.save(net, adapter, cfg);
-        List<SiteFigures> figures = PriLoraListener.figures(net);
+        List<ModuleFigures> figures = PriLoraListener.figures(net);
         PriLoraSummary after = PriLora.summary(net);
         return new RunResult(s, cfg.toJson(), train.size(), countAcceptable(train), dev.size(),
                 s.evaluateTest() ? test.size() : 0, devC, testC, after.trainableParams(), after.totalParams(),
@@ -358,7 +358,7 @@ public final class FineTuneRunner implements AutoCloseable {
             }
             Set<String> adapterKeys = new HashSet<>();
             if (l.conf().getLayer() instanceof PriLoraLayer p) {
-                for (AdapterSite site : p.adapterSites()) {
+                for (AdapterModule site : p.adapterModules()) {
                     adapterKeys.add(site.aKey());
                     adapterKeys.add(site.bKey());
                     adapterKeys.add(site.statsKey());

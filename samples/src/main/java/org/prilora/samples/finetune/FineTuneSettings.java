@@ -1,12 +1,12 @@
 package org.prilora.samples.finetune;
 
-import org.prilora.adapter.AdapterInit;
-import org.prilora.adapter.ScalingMode;
+import org.prilora.config.AdapterInit;
+import org.prilora.config.ScalingMode;
 import org.prilora.bert.BertEncoderFactory;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.PruningMode;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 
 import java.util.LinkedHashMap;
 import java.util.Map;

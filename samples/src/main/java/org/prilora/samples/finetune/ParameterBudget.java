@@ -1,7 +1,7 @@
 package org.prilora.samples.finetune;
 
 import org.prilora.bert.BertConfig;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.RankSchedule;
 
 /**
  * Trainable parameters of an adapted BERT classifier, computed from the shapes (no network needed), so the

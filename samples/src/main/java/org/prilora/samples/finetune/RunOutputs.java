@@ -7,7 +7,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import org.prilora.io.AtomicFiles;
-import org.prilora.listener.SiteFigures;
+import org.prilora.ModuleFigures;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -92,7 +92,7 @@ public final class RunOutputs {
         m.put("pruningSteps", r.pruningSteps());
         m.put("finalLossAvg10", round(r.finalLoss(SMOOTHING), 5));
         List<Map<String, Object>> proj = new ArrayList<>();
-        for (SiteFigures f : r.figures()) {
+        for (ModuleFigures f : r.figures()) {
             Map<String, Object> p = new LinkedHashMap<>();
             p.put("module", f.qualifiedName());
             p.put("rank", f.rank());
@@ -185,11 +185,11 @@ public final class RunOutputs {
     }
 
     /** Two stacked bar charts: rank and final sparsity of A for every adapted projection, bottom block first. */
-    static byte[] rankSparsityPng(List<SiteFigures> figures, String method) throws IOException {
+    static byte[] rankSparsityPng(List<ModuleFigures> figures, String method) throws IOException {
         List<String> names = new ArrayList<>();
         List<Integer> ranks = new ArrayList<>();
         List<Double> sparsity = new ArrayList<>();
-        for (SiteFigures f : figures) {
+        for (ModuleFigures f : figures) {
             names.add(shortName(f));
             ranks.add(f.rank());
             sparsity.add(f.aSparsity());
@@ -213,7 +213,7 @@ public final class RunOutputs {
     }
 
     /** {@code encoder.layer.3} + {@code attention.self.query} → {@code 3.q}. */
-    static String shortName(SiteFigures f) {
+    static String shortName(ModuleFigures f) {
         String layer = f.layer().startsWith("encoder.layer.") ? f.layer().substring("encoder.layer.".length()) : f.layer();
         String site = switch (f.site()) {
             case "attention.self.query" -> "q";

@@ -1,6 +1,6 @@
 package org.prilora.samples.finetune;
 
-import org.prilora.listener.SiteFigures;
+import org.prilora.ModuleFigures;
 
 import java.util.List;
 import java.util.Objects;
@@ -35,7 +35,7 @@ public record RunResult(FineTuneSettings settings, String configJson, int trainS
                         int devSentences, int testSentences, BinaryConfusion dev, BinaryConfusion test,
                         long trainableParams, long allParams, String adapterFile, long adapterFileBytes, int steps,
                         double trainSeconds, double trainCpuSeconds, double evalSeconds, double[] losses, double[] stepSeconds,
-                        List<SiteFigures> figures,
+                        List<ModuleFigures> figures,
                         long pruningSteps) {
 
     /** Checks for nulls where a value is required. */

@@ -4,9 +4,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
+import org.prilora.config.PruningMode;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;

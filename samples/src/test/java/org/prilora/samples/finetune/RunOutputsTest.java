@@ -4,9 +4,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.prilora.bert.BertConfig;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.listener.SiteFigures;
-import org.prilora.pruning.PruningMode;
-import org.prilora.rank.RankSchedule;
+import org.prilora.ModuleFigures;
+import org.prilora.config.PruningMode;
+import org.prilora.config.RankSchedule;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -31,14 +31,14 @@ class RunOutputsTest {
 
     static RunResult result(Method m, long seed, BinaryConfusion dev, BinaryConfusion test) {
         FineTuneSettings s = settings(m, seed);
-        List<SiteFigures> figures = new ArrayList<>();
+        List<ModuleFigures> figures = new ArrayList<>();
         String config = null;
         if (m.usesAdapters()) {
             config = s.priLoraConfig().toJson();
             int[] ranks = s.rankSchedule().ranks(6);
             for (int b = 0; b < 6; b++) {
-                figures.add(new SiteFigures("encoder.layer." + b, "attention.self.query", ranks[b], 384, 384, 0.25, 1.5, 0.1, 3, 4));
-                figures.add(new SiteFigures("encoder.layer." + b, "output.dense", ranks[b], 1536, 384, 0.0, 0.5, 0.1, 3, 4));
+                figures.add(new ModuleFigures("encoder.layer." + b, "attention.self.query", ranks[b], 384, 384, 0.25, 1.5, 0.1, 3, 4));
+                figures.add(new ModuleFigures("encoder.layer." + b, "output.dense", ranks[b], 1536, 384, 0.0, 0.5, 0.1, 3, 4));
             }
         }
         return new RunResult(s, config, 100, 74, 2505, test == null ? 0 : 2559, dev, test, m.usesAdapters() ? 332_546 : 770,

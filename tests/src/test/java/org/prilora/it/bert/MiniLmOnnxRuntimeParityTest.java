@@ -11,15 +11,15 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.prilora.adapter.AdapterInit;
+import org.prilora.config.AdapterInit;
 import org.prilora.bert.BertConfig;
 import org.prilora.bert.BertEncoderFactory;
 import org.prilora.bert.BertTokenizer;
 import org.prilora.bert.BertWeights;
 import org.prilora.bert.OnnxBertReader;
 import org.prilora.bert.PriLoraBertBlock;
-import org.prilora.layers.AdapterSite;
-import org.prilora.rank.RankSchedule;
+import org.prilora.layers.AdapterModule;
+import org.prilora.config.RankSchedule;
 
 import java.io.ByteArrayInputStream;
 import java.io.InputStream;
@@ -168,7 +168,7 @@ class MiniLmOnnxRuntimeParityTest {
                 .adapterInit(AdapterInit.GAUSSIAN).seed(99).build(weights);
         for (Layer l : adapted.getLayers()) {
             if (l.conf().getLayer() instanceof PriLoraBertBlock) {
-                for (AdapterSite s : ((PriLoraBertBlock) l.conf().getLayer()).adapterSites()) {
+                for (AdapterModule s : ((PriLoraBertBlock) l.conf().getLayer()).adapterModules()) {
                     assertThat(l.getParam(s.aKey()).amaxNumber().doubleValue()).as("A is random").isGreaterThan(0);
                     assertThat(l.getParam(s.bKey()).amaxNumber().doubleValue()).as("B starts at 0").isZero();
                 }
@@ -180,7 +180,7 @@ class MiniLmOnnxRuntimeParityTest {
 
         org.nd4j.linalg.api.rng.Random rng = Nd4j.getRandomFactory().getNewRandomInstance(5);
         PriLoraBertBlock top = (PriLoraBertBlock) adapted.getLayer(6).conf().getLayer();
-        INDArray b = adapted.getLayer(6).getParam(top.adapterSites().get(0).bKey());
+        INDArray b = adapted.getLayer(6).getParam(top.adapterModules().get(0).bKey());
         b.assign(Nd4j.randn(b.shape(), rng).castTo(b.dataType()).muli(0.05));
         assertThat(run(adapted, true).sub(base).amaxNumber().doubleValue()).isGreaterThan(1e-3);
     }

@@ -3,7 +3,7 @@ package org.prilora.it.reliability;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.prilora.checkpoint.PriLoraCheckpoints;
+import org.prilora.PriLoraCheckpoints;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -13,10 +13,10 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 import org.prilora.PriLora;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.listener.PriLoraListener;
-import org.prilora.pruning.PruningMode;
-import org.prilora.pruning.PruningSchedule;
-import org.prilora.rank.RankSchedule;
+import org.prilora.PriLoraListener;
+import org.prilora.config.PruningMode;
+import org.prilora.config.PruningSchedule;
+import org.prilora.config.RankSchedule;
 
 /** The model, data and schedule shared by the resume, determinism and fault-injection tests (and their worker JVMs). */
 final class ReliabilityFixture {

@@ -1,7 +1,7 @@
 package org.prilora.it.reliability;
 
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.prilora.checkpoint.PriLoraCheckpoints;
+import org.prilora.PriLoraCheckpoints;
 import org.prilora.io.SafeTensors;
 
 import java.nio.file.Path;

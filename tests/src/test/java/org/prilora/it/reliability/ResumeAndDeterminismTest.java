@@ -4,7 +4,7 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.prilora.checkpoint.PriLoraCheckpoints;
+import org.prilora.PriLoraCheckpoints;
 import org.prilora.io.SafeTensors;
 
 import java.io.File;

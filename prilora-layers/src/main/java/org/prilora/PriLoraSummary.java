@@ -1,0 +1,103 @@
+package org.prilora;
+
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.prilora.layers.AdapterModule;
+import org.prilora.layers.PriLoraLayer;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What {@link PriLora#summary} reports: trainable vs all parameters (PEFT's {@code print_trainable_parameters}),
+ * the bytes an adapter file holds vs the whole model's parameters, and per adapted projection its rank,
+ * shape, adapter parameter count and the sparsity of {@code A⊙M}. {@link #toString()} renders a table.
+ *
+ * @param trainableParams parameters updated by training (A, B and modules to save)
+ * @param totalParams     all parameters, frozen ones and PRILoRA state included
+ * @param adapterBytes    bytes of the tensors an adapter file stores (A, B, masks, statistics, modules to save)
+ * @param modelBytes      bytes of all parameters (what a full model file stores, before compression)
+ */
+public record PriLoraSummary(long trainableParams, long totalParams, long adapterBytes, long modelBytes, List<Row> rows) {
+
+    /** One adapted projection. */
+    public record Row(String layer, String site, String type, int rank, long nIn, long nOut, long adapterParams, double aSparsity) {
+        /** {@code layer} or {@code layer.site}. */
+        public String module() {
+            return site.isEmpty() ? layer : layer + "." + site;
+        }
+    }
+
+    /** Percentage of trainable parameters. */
+    public double trainablePercent() {
+        return totalParams == 0 ? 0 : 100.0 * trainableParams / totalParams;
+    }
+
+    /** Computes the summary of a MultiLayerNetwork or ComputationGraph. */
+    public static PriLoraSummary of(Model net) {
+        Layer[] layers = net instanceof MultiLayerNetwork ? ((MultiLayerNetwork) net).getLayers() : ((ComputationGraph) net).getLayers();
+        long trainable = 0;
+        long total = 0;
+        long adapterBytes = 0;
+        long modelBytes = 0;
+        for (Layer l : layers) {
+            boolean adapted = l.conf().getLayer() instanceof PriLoraLayer;
+            for (Map.Entry<String, INDArray> e : l.paramTable().entrySet()) {
+                long n = e.getValue().length();
+                long bytes = n * e.getValue().dataType().width();
+                total += n;
+                modelBytes += bytes;
+                boolean train = PriLora.isTrainable(l, e.getKey());
+                if (train) {
+                    trainable += n;
+                }
+                boolean frozenBase = adapted && (e.getKey().endsWith("W") || e.getKey().endsWith("b")) && !train;
+                if (train || (adapted && !frozenBase)) {
+                    adapterBytes += bytes;
+                }
+            }
+        }
+        List<Row> rows = new ArrayList<>();
+        List<ModuleFigures> figures = PriLoraListener.figures(net);
+        int k = 0;
+        for (Layer l : PriLoraListener.adaptedLayers(net)) {
+            PriLoraLayer p = (PriLoraLayer) l.conf().getLayer();
+            for (AdapterModule s : p.adapterModules()) {
+                ModuleFigures f = figures.get(k++);
+                rows.add(new Row(p.getLayerName(), s.name(), p.getClass().getSimpleName(), s.rank(), s.nIn(), s.nOut(),
+                        s.adapterParams(), f.aSparsity()));
+            }
+        }
+        return new PriLoraSummary(trainable, total, adapterBytes, modelBytes, Collections.unmodifiableList(rows));
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format("trainable params: %,d || all params: %,d || trainable%%: %.4f%n", trainableParams, totalParams, trainablePercent()));
+        sb.append(String.format("adapter tensors: %s || all parameters: %s (%.2f%%)%n", human(adapterBytes), human(modelBytes),
+                modelBytes == 0 ? 0 : 100.0 * adapterBytes / modelBytes));
+        int w = Math.max(6, rows.stream().mapToInt(r -> r.module().length()).max().orElse(6));
+        sb.append(String.format("%-" + w + "s  %-22s %5s %11s %10s %9s%n", "module", "type", "rank", "shape", "params", "sparsity"));
+        for (Row r : rows) {
+            sb.append(String.format("%-" + w + "s  %-22s %5d %11s %,10d %9.3f%n", r.module(), r.type(), r.rank(),
+                    r.nIn() + "x" + r.nOut(), r.adapterParams(), r.aSparsity()));
+        }
+        return sb.toString();
+    }
+
+    private static String human(long bytes) {
+        if (bytes < 1024) {
+            return bytes + " B";
+        }
+        if (bytes < 1024 * 1024) {
+            return String.format("%.1f KiB", bytes / 1024.0);
+        }
+        return String.format("%.1f MiB", bytes / (1024.0 * 1024));
+    }
+}
