@@ -31,10 +31,10 @@ class SafeTensorsCorruptionTest {
     private static final String SRC = "bad.safetensors";
 
     /** Parses the header of a complete in-memory file (used by other tests, too). */
-    static SafeTensors.Header header(byte[] file) {
+    static SafeTensorsHeader.Header header(byte[] file) {
         long n = ByteBuffer.wrap(file, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         try {
-            return SafeTensors.parseHeader(Arrays.copyOfRange(file, 8, 8 + (int) n), "test");
+            return SafeTensorsHeader.parse(Arrays.copyOfRange(file, 8, 8 + (int) n), "test");
         } catch (SafeTensorsFormatException e) {
             throw new AssertionError(e);
         }

@@ -154,13 +154,13 @@ class SafeTensorsRoundTripTest {
         in.put("d", Nd4j.createFromArray(7.0));
         in.put("i", Nd4j.createFromArray(8));
         byte[] bytes = SafeTensors.toBytes(in, null);
-        SafeTensors.Header h = SafeTensorsCorruptionTest.header(bytes);
+        SafeTensorsHeader.Header h = SafeTensorsCorruptionTest.header(bytes);
 
         List<String> order = new ArrayList<>();
         h.entries().forEach(e -> order.add(e.name()));
         assertThat(order).containsExactly("l", "d", "a", "é", "\uFF21", "\uD83D\uDE00", "i", "h", "b8");
         assertThat(h.headerBytes() % 8).isZero();
-        for (SafeTensors.Entry e : h.entries()) {
+        for (SafeTensorsHeader.Entry e : h.entries()) {
             assertThat(e.begin() % (e.dtype().bits / 8)).as(e.name() + " aligned").isZero();
         }
         // padding is spaces right after the closing brace
@@ -237,12 +237,12 @@ class SafeTensorsRoundTripTest {
     @Test
     void byteReversalForBigEndianHostsSwapsEachElement() throws IOException {
         ByteBuffer b = ByteBuffer.wrap(new byte[]{1, 2, 3, 4, 5, 6, 7, 8});
-        SafeTensors.reverseElementBytes(b, 0, 8, 4);
+        SafeTensorsDType.reverseElementBytes(b, 0, 8, 4);
         assertThat(b.array()).containsExactly(4, 3, 2, 1, 8, 7, 6, 5);
-        SafeTensors.reverseElementBytes(b, 0, 8, 2);
+        SafeTensorsDType.reverseElementBytes(b, 0, 8, 2);
         assertThat(b.array()).containsExactly(3, 4, 1, 2, 7, 8, 5, 6);
         ByteBuffer l = ByteBuffer.allocate(8).order(ByteOrder.BIG_ENDIAN).putLong(0, 0x0102030405060708L);
-        SafeTensors.reverseElementBytes(l, 0, 8, 8);
+        SafeTensorsDType.reverseElementBytes(l, 0, 8, 8);
         assertThat(l.order(ByteOrder.LITTLE_ENDIAN).getLong(0)).isEqualTo(0x0102030405060708L);
     }
 
