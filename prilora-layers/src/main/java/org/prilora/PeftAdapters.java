@@ -9,6 +9,7 @@ import org.nd4j.shade.jackson.annotation.JsonProperty;
 import org.prilora.ops.LoraLinear;
 import org.prilora.config.ScalingMode;
 import org.prilora.config.PriLoraConfig;
+import org.prilora.layers.AdapterKeys;
 import org.prilora.io.AtomicFiles;
 import org.prilora.io.SafeTensors;
 import org.prilora.layers.PriLoraLayer;
@@ -84,7 +85,7 @@ final class PeftAdapters {
 
     static void export(Model net, Path dir, Function<String, String> nameMapping) throws IOException {
         Function<String, String> map = nameMapping == null ? Function.identity() : nameMapping;
-        List<NetworkModules.Site> sites = NetworkModules.sites(net);
+        List<NetworkModules.Entry> sites = NetworkModules.modules(net);
         if (sites.isEmpty()) {
             throw new IllegalArgumentException("net: expected a network with PRILoRA layers, found none");
         }
@@ -95,20 +96,20 @@ final class PeftAdapters {
         Map<Integer, Integer> rankCount = new HashMap<>();
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         Set<ScalingMode> scaling = new LinkedHashSet<>();
-        for (NetworkModules.Site s : sites) {
-            String name = map.apply(s.module());
+        for (NetworkModules.Entry s : sites) {
+            String name = map.apply(s.name());
             c.targetModules.add(name);
-            c.rankPattern.put(name, s.site().rank());
-            c.alphaPattern.put(name, s.conf().getAlpha());
-            rankCount.merge(s.site().rank(), 1, Integer::sum);
-            scaling.add(s.conf().getScalingMode());
-            INDArray a = LoraLinear.effectiveA(s.runtime().getParam(s.site().aKey()),
-                    s.site().maskKey() == null ? null : s.runtime().getParam(s.site().maskKey()));
+            c.rankPattern.put(name, s.module().rank());
+            c.alphaPattern.put(name, s.conf().getAdapter().alpha());
+            rankCount.merge(s.module().rank(), 1, Integer::sum);
+            scaling.add(s.conf().getAdapter().scalingMode());
+            INDArray a = LoraLinear.effectiveA(s.runtime().getParam(s.module().aKey()),
+                    s.module().maskKey() == null ? null : s.runtime().getParam(s.module().maskKey()));
             tensors.put(PREFIX + name + ".lora_A.weight", a);
-            tensors.put(PREFIX + name + ".lora_B.weight", s.runtime().getParam(s.site().bKey()));
+            tensors.put(PREFIX + name + ".lora_B.weight", s.runtime().getParam(s.module().bKey()));
         }
         c.r = Collections.max(rankCount.entrySet(), Map.Entry.comparingByValue()).getKey();
-        c.loraAlpha = sites.get(0).conf().getAlpha();
+        c.loraAlpha = sites.get(0).conf().getAdapter().alpha();
         if (scaling.size() > 1) {
             throw new IllegalArgumentException("net: PEFT has one scaling rule per adapter, this network mixes " + scaling);
         }
@@ -124,30 +125,20 @@ final class PeftAdapters {
             }
         }
         Files.createDirectories(dir);
-        byte[] json = PriLoraAdapters.JSON.writeValueAsBytes(c);
+        byte[] json = AdapterContainer.JSON.writeValueAsBytes(c);
         AtomicFiles.write(dir.resolve(CONFIG), out -> out.write(json));
         SafeTensors.write(dir.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
     }
 
     private static String torchName(String dl4jKey) {
-        switch (dl4jKey) {
-            case "W":
-                return "weight";
-            case "b":
-                return "bias";
-            default:
-                return dl4jKey;
-        }
+        return AdapterKeys.WEIGHT.equals(dl4jKey) ? "weight" : AdapterKeys.BIAS.equals(dl4jKey) ? "bias" : dl4jKey;
     }
 
     private static INDArray toTorch(String key, INDArray v) {
-        if ("W".equals(key)) {
+        if (AdapterKeys.WEIGHT.equals(key)) {
             return v.transpose().dup('c');       // DL4J [in, out] -> torch.nn.Linear [out, in]
         }
-        if ("b".equals(key)) {
-            return v.reshape(v.length());
-        }
-        return v;
+        return AdapterKeys.BIAS.equals(key) ? v.reshape(v.length()) : v;
     }
 
     static Model importInto(Model base, Path dir, Function<String, String> nameMapping) throws IOException {
@@ -155,7 +146,7 @@ final class PeftAdapters {
         PeftConfig c;
         Map<String, INDArray> tensors;
         try {
-            c = PriLoraAdapters.JSON.readValue(dir.resolve(CONFIG).toFile(), PeftConfig.class);
+            c = AdapterContainer.JSON.readValue(dir.resolve(CONFIG).toFile(), PeftConfig.class);
         } catch (java.io.FileNotFoundException | NoSuchFileException e) {
             throw new AdapterFileException("PEFT directory " + dir + ": " + CONFIG + " is missing", e);
         } catch (IOException e) {
@@ -176,7 +167,7 @@ final class PeftAdapters {
         Map<String, Layer> layers = NetworkModules.layers(base);
         Map<String, String[]> byPeftName = new LinkedHashMap<>();
         for (Map.Entry<String, Layer> e : layers.entrySet()) {
-            for (String site : adaptableSites(e.getValue())) {
+            for (String site : Converters.moduleNames(e.getValue().conf().getLayer())) {
                 String module = site.isEmpty() ? e.getKey() : e.getKey() + "." + site;
                 byPeftName.put(map.apply(module), new String[]{e.getKey(), site});
             }
@@ -247,25 +238,16 @@ final class PeftAdapters {
         if (!problems.isEmpty()) {
             throw new AdapterMismatchException("PEFT directory " + dir, problems);
         }
-        List<Integer> ranks = new ArrayList<>();
-        for (String layer : layers.keySet()) {
-            if (rankByLayer.containsKey(layer)) {
-                ranks.add(rankByLayer.get(layer));
-            }
-        }
-        PriLoraConfig cfg = PriLoraConfig.builder().targetTypes(Set.of())
-                .targetModules(String.join("|", rankByLayer.keySet().stream().map(java.util.regex.Pattern::quote).toList()))
-                .rankSchedule(RankSchedule.explicit(ranks.stream().mapToInt(Integer::intValue).toArray()))
-                .alpha(c.loraAlpha).scalingMode(c.useRslora ? ScalingMode.ALPHA_OVER_SQRT_R : ScalingMode.ALPHA_OVER_R)
-                .modulesToSave(save).pruning(PruningSchedule.none()).build();
-        Model adapted = base instanceof MultiLayerNetwork ? PriLora.adapt((MultiLayerNetwork) base, cfg) : PriLora.adapt((ComputationGraph) base, cfg);
+        PriLoraConfig.Builder cfg = PriLoraConfig.builder().alpha(c.loraAlpha)
+                .scalingMode(c.useRslora ? ScalingMode.ALPHA_OVER_SQRT_R : ScalingMode.ALPHA_OVER_R).pruning(PruningSchedule.none());
+        Model adapted = NetworkAdapterFiles.adaptLayers(base, cfg, rankByLayer, save);
         List<String> shapeProblems = new ArrayList<>();
-        for (NetworkModules.Site s : NetworkModules.sites(adapted)) {
-            String name = map.apply(s.module());
+        for (NetworkModules.Entry s : NetworkModules.modules(adapted)) {
+            String name = map.apply(s.name());
             INDArray a = tensors.get(PREFIX + name + ".lora_A.weight");
             INDArray b = tensors.get(PREFIX + name + ".lora_B.weight");
-            INDArray pa = s.runtime().getParam(s.site().aKey());
-            INDArray pb = s.runtime().getParam(s.site().bKey());
+            INDArray pa = s.runtime().getParam(s.module().aKey());
+            INDArray pb = s.runtime().getParam(s.module().bKey());
             if (!Arrays.equals(a.shape(), pa.shape()) || !Arrays.equals(b.shape(), pb.shape())) {
                 shapeProblems.add("module '" + name + "': lora_A " + Arrays.toString(a.shape()) + " / lora_B " + Arrays.toString(b.shape())
                         + ", expected " + Arrays.toString(pa.shape()) + " / " + Arrays.toString(pb.shape()));
@@ -278,27 +260,12 @@ final class PeftAdapters {
         for (String layer : save) {
             for (Map.Entry<String, INDArray> p : target.get(layer).paramTable().entrySet()) {
                 INDArray t = tensors.get(PREFIX + map.apply(layer) + "." + torchName(p.getKey()));
-                p.getValue().assign("W".equals(p.getKey()) ? t.transpose() : t.reshape(p.getValue().shape()));
+                p.getValue().assign(AdapterKeys.WEIGHT.equals(p.getKey()) ? t.transpose() : t.reshape(p.getValue().shape()));
             }
         }
         if (!shapeProblems.isEmpty()) {
             throw new AdapterMismatchException("PEFT directory " + dir, shapeProblems);
         }
         return adapted;
-    }
-
-    /** Site names a plain or PRILoRA layer can carry adapters on ({@code ""} for a dense layer). */
-    private static List<String> adaptableSites(Layer l) {
-        org.deeplearning4j.nn.conf.layers.Layer c = l.conf().getLayer();
-        if (c instanceof PriLoraLayer) {
-            return ((PriLoraLayer) c).adapterModules().stream().map(s -> s.name()).toList();
-        }
-        if (c instanceof org.deeplearning4j.nn.conf.layers.DenseLayer) {
-            return List.of("");
-        }
-        if (c instanceof org.deeplearning4j.nn.conf.layers.SelfAttentionLayer) {
-            return List.of("query", "key", "value", "output");
-        }
-        return List.of();
     }
 }

@@ -2,11 +2,8 @@ package org.prilora;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.prilora.layers.AdapterModule;
-import org.prilora.layers.PriLoraLayer;
+import org.prilora.layers.AdapterKeys;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -16,7 +13,9 @@ import java.util.Map;
 /**
  * What {@link PriLora#summary} reports: trainable vs all parameters (PEFT's {@code print_trainable_parameters}),
  * the bytes an adapter file holds vs the whole model's parameters, and per adapted projection its rank,
- * shape, adapter parameter count and the sparsity of {@code A⊙M}. {@link #toString()} renders a table.
+ * shape, adapter parameter count and the sparsity of {@code A⊙M} when the summary is taken (in REGROW mode pruned
+ * entries grow back at the next optimizer step, so it shows a pruning's effect only right after a pruning step).
+ * {@link #toString()} renders a table.
  *
  * @param trainableParams parameters updated by training (A, B and modules to save)
  * @param totalParams     all parameters, frozen ones and PRILoRA state included
@@ -25,12 +24,8 @@ import java.util.Map;
  */
 public record PriLoraSummary(long trainableParams, long totalParams, long adapterBytes, long modelBytes, List<Row> rows) {
 
-    /** One adapted projection. */
-    public record Row(String layer, String site, String type, int rank, long nIn, long nOut, long adapterParams, double aSparsity) {
-        /** {@code layer} or {@code layer.site}. */
-        public String module() {
-            return site.isEmpty() ? layer : layer + "." + site;
-        }
+    /** One adapted module: {@code module} is {@code layer} or {@code layer.<module in the layer>}. */
+    public record Row(String module, String layer, String type, int rank, long nIn, long nOut, long adapterParams, double aSparsity) {
     }
 
     /** Percentage of trainable parameters. */
@@ -39,39 +34,33 @@ public record PriLoraSummary(long trainableParams, long totalParams, long adapte
     }
 
     /** Computes the summary of a MultiLayerNetwork or ComputationGraph. */
-    public static PriLoraSummary of(Model net) {
-        Layer[] layers = net instanceof MultiLayerNetwork ? ((MultiLayerNetwork) net).getLayers() : ((ComputationGraph) net).getLayers();
+    static PriLoraSummary of(Model net) {
         long trainable = 0;
         long total = 0;
         long adapterBytes = 0;
         long modelBytes = 0;
-        for (Layer l : layers) {
-            boolean adapted = l.conf().getLayer() instanceof PriLoraLayer;
+        for (Layer l : NetworkModules.layers(net).values()) {
+            boolean adapted = NetworkModules.isAdapted(l.conf().getLayer());
             for (Map.Entry<String, INDArray> e : l.paramTable().entrySet()) {
                 long n = e.getValue().length();
                 long bytes = n * e.getValue().dataType().width();
                 total += n;
                 modelBytes += bytes;
-                boolean train = PriLora.isTrainable(l, e.getKey());
+                boolean train = NetworkModules.isTrainable(l, e.getKey());
                 if (train) {
                     trainable += n;
                 }
-                boolean frozenBase = adapted && (e.getKey().endsWith("W") || e.getKey().endsWith("b")) && !train;
-                if (train || (adapted && !frozenBase)) {
+                // What an adapter file stores: the adapters' state, and whatever else trains (modules to save).
+                if (train || adapted && AdapterKeys.isAdapterState(e.getKey())) {
                     adapterBytes += bytes;
                 }
             }
         }
         List<Row> rows = new ArrayList<>();
-        List<ModuleFigures> figures = PriLoraListener.figures(net);
-        int k = 0;
-        for (Layer l : PriLoraListener.adaptedLayers(net)) {
-            PriLoraLayer p = (PriLoraLayer) l.conf().getLayer();
-            for (AdapterModule s : p.adapterModules()) {
-                ModuleFigures f = figures.get(k++);
-                rows.add(new Row(p.getLayerName(), s.name(), p.getClass().getSimpleName(), s.rank(), s.nIn(), s.nOut(),
-                        s.adapterParams(), f.aSparsity()));
-            }
+        for (NetworkModules.Entry e : NetworkModules.modules(net)) {
+            ModuleFigures f = ModuleFigures.of(e.conf().getLayerName(), e.module(), e.state());
+            rows.add(new Row(e.name(), e.layer(), e.conf().getClass().getSimpleName(), e.module().rank(), e.module().nIn(),
+                    e.module().nOut(), e.module().adapterParams(), f.aSparsity()));
         }
         return new PriLoraSummary(trainable, total, adapterBytes, modelBytes, Collections.unmodifiableList(rows));
     }

@@ -7,6 +7,7 @@ import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.samediff.SDLayerParams;
 import org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer;
+import org.prilora.layers.GraphLayer;
 import org.deeplearning4j.optimize.api.TrainingListener;
 import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -41,7 +42,7 @@ import java.util.Objects;
  * fine-tuning lives in the adapters. Ids are checked on every batch (range and sequence length) so that a bad id
  * fails with a message instead of reading outside the table.
  */
-public class BertEmbeddings extends SameDiffLayer {
+public class BertEmbeddings extends GraphLayer {
     private static final long serialVersionUID = 1L;
 
     /** Parameter keys (no underscores: DL4J's updater splits gradient keys {@code <layer>_<param>} at the last one). */
@@ -169,26 +170,14 @@ public class BertEmbeddings extends SameDiffLayer {
     }
 
     @Override
-    public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> trainingListeners, int layerIndex,
-                             INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
-        BertEmbeddingsRuntime ret = new BertEmbeddingsRuntime(conf, networkDataType);
-        ret.setIndex(layerIndex);
-        ret.setListeners(trainingListeners);
-        ret.setParamsViewArray(layerParamsView);
-        ret.setParamTable(initializer().init(conf, layerParamsView, initializeParams));
-        ret.setConf(conf);
-        return ret;
+    protected org.deeplearning4j.nn.layers.AbstractLayer<?> createRuntime(NeuralNetConfiguration conf, DataType networkDataType) {
+        return new BertEmbeddingsRuntime(conf, networkDataType);
     }
 
     /** Everything here is pretrained and frozen. */
     @Override
-    public IUpdater getUpdaterByParam(String paramName) {
-        return new NoOp();
-    }
-
-    @Override
-    public List<Regularization> getRegularizationByParam(String paramName) {
-        return Collections.emptyList();
+    public boolean isTrainableParam(String paramName) {
+        return false;
     }
 
     public int getVocabSize() {

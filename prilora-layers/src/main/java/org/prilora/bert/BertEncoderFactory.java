@@ -16,12 +16,9 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
-import org.prilora.config.AdapterInit;
-import org.prilora.config.ScalingMode;
 import org.prilora.bert.BertNaming.Norm;
 import org.prilora.bert.BertNaming.Projection;
-import org.prilora.layers.AdapterModule;
-import org.prilora.config.PruningMode;
+import org.prilora.config.AdapterSettings;
 import org.prilora.config.RankSchedule;
 
 import java.util.Arrays;
@@ -32,7 +29,7 @@ import java.util.Objects;
  * Builds a BERT encoder with PRILoRA adapters as a standard DL4J {@link MultiLayerNetwork}:
  * <pre>
  *   [0]      "embeddings"       {@link BertEmbeddings}      input NCW [mb, 2 (or 1), T] ids, output [mb, H, T]
- *   [1..L]   "encoder.layer.N"  {@link PriLoraBertBlock}    rank of block N from the {@link RankSchedule}
+ *   [1..L]   "encoder.layer.N"  {@link PriLoraBertBlock}    rank of block N from the {@link RankSchedule} ({@link BertBlock} with {@link Builder#plain()})
  *   [L+1]    "meanPooling"     GlobalPoolingLayer(AVG)     mask-aware mean over real tokens (sentence-transformers)
  *   [L+2]    "classifier"       OutputLayer(softmax, MCXENT)
  * </pre>
@@ -77,7 +74,7 @@ public final class BertEncoderFactory {
         Objects.requireNonNull(w, "weights");
         Layer[] layers = net.getLayers();
         if (layers.length < 2 || !(layers[0].conf().getLayer() instanceof BertEmbeddings)) {
-            throw new IllegalArgumentException("net: expected layer 0 to be BertEmbeddings followed by PriLoraBertBlocks, got "
+            throw new IllegalArgumentException("net: expected layer 0 to be BertEmbeddings followed by BertBlocks, got "
                     + (layers.length == 0 ? "no layers" : layers[0].conf().getLayer().getClass().getSimpleName()));
         }
         Layer emb = layers[0];
@@ -87,16 +84,14 @@ public final class BertEncoderFactory {
         copy(emb, BertEmbeddings.LN_GAIN, w, BertNaming.EMBEDDINGS_LN_WEIGHT);
         copy(emb, BertEmbeddings.LN_BIAS, w, BertNaming.EMBEDDINGS_LN_BIAS);
         int n = 0;
-        for (int i = 1; i < layers.length && layers[i].conf().getLayer() instanceof PriLoraBertBlock; i++, n++) {
+        for (int i = 1; i < layers.length && layers[i].conf().getLayer() instanceof BertBlock; i++, n++) {
             if (n >= w.config().numLayers()) {
                 throw new IllegalArgumentException("net: has more blocks than the weights (" + w.config().numLayers() + ")");
             }
             Layer b = layers[i];
-            List<AdapterModule> sites = ((PriLoraBertBlock) b.conf().getLayer()).adapterModules();
             for (Projection p : Projection.values()) {
-                AdapterModule site = sites.get(p.ordinal());
-                copy(b, site.weightKey(), w, p.weight(n));
-                copy(b, site.biasKey(), w, p.bias(n));
+                copy(b, BertBlock.weightKey(p), w, p.weight(n));
+                copy(b, BertBlock.biasKey(p), w, p.bias(n));
             }
             for (Norm nm : Norm.values()) {
                 copy(b, nm.gainKey(), w, nm.weight(n));
@@ -139,12 +134,9 @@ public final class BertEncoderFactory {
     public static final class Builder {
         private final BertConfig config;
         private RankSchedule rankSchedule = RankSchedule.uniform(8);
-        private boolean fullFineTune;
+        private boolean plain;
         private boolean graphRuntime;
-        private double alpha = 16;
-        private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
-        private PruningMode pruningMode = PruningMode.REGROW;
-        private AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
+        private AdapterSettings adapter = AdapterSettings.defaults();
         private DataType dataType = DataType.FLOAT;
         private long seed = 12345;
         private IUpdater updater = new Adam(1e-3);
@@ -156,15 +148,15 @@ public final class BertEncoderFactory {
         }
 
         /**
-         * The plain model: every weight of the encoder blocks trainable (embeddings stay frozen), adapters bypassed.
-         * Full fine-tuning as a baseline, and the base model that {@code PriLora.adapt} converts.
+         * The plain model: {@link BertBlock}s, every weight of the encoder blocks trainable (the embeddings stay
+         * frozen), no adapters. The base model that {@code PriLora.adapt} converts, and the model of full fine-tuning.
          */
-        public Builder fullFineTune(boolean full) {
-            this.fullFineTune = full;
+        public Builder plain() {
+            this.plain = true;
             return this;
         }
 
-        /** Run the blocks as SameDiff graphs instead of the native runtime (see {@link PriLoraBertBlock.Builder#graphRuntime}). */
+        /** Run the blocks as SameDiff graphs instead of the native runtime (see {@link BertBlock.AbstractBuilder#graphRuntime}). */
         public Builder graphRuntime(boolean graph) {
             this.graphRuntime = graph;
             return this;
@@ -176,23 +168,9 @@ public final class BertEncoderFactory {
             return this;
         }
 
-        public Builder alpha(double alpha) {
-            this.alpha = alpha;
-            return this;
-        }
-
-        public Builder scalingMode(ScalingMode m) {
-            this.scalingMode = m;
-            return this;
-        }
-
-        public Builder pruningMode(PruningMode m) {
-            this.pruningMode = m;
-            return this;
-        }
-
-        public Builder adapterInit(AdapterInit i) {
-            this.adapterInit = i;
+        /** Alpha, scaling, pruning mode and A init of every adapted block (default {@link AdapterSettings#defaults()}). */
+        public Builder adapter(AdapterSettings adapter) {
+            this.adapter = Objects.requireNonNull(adapter, "adapter");
             return this;
         }
 
@@ -248,9 +226,10 @@ public final class BertEncoderFactory {
                     .list();
             lb.layer(new BertEmbeddings.Builder().config(config).inputChannels(tokenTypes ? 2 : 1).name(EMBEDDINGS_NAME).build());
             for (int n = 0; n < config.numLayers(); n++) {
-                lb.layer(new PriLoraBertBlock.Builder().config(config)
-                        .rank(ranks[n]).alpha(alpha).scalingMode(scalingMode).pruningMode(pruningMode).adapterInit(adapterInit)
-                        .fullFineTune(fullFineTune).graphRuntime(graphRuntime).name(BertNaming.layerName(n)).build());
+                String name = BertNaming.layerName(n);
+                lb.layer(plain ? new BertBlock.Builder().config(config).graphRuntime(graphRuntime).name(name).build()
+                        : new PriLoraBertBlock.Builder().config(config).rank(ranks[n]).adapter(adapter)
+                        .graphRuntime(graphRuntime).name(name).build());
             }
             if (nClasses > 0) {
                 lb.layer(new GlobalPoolingLayer.Builder(PoolingType.AVG).name(POOLING_NAME).build());

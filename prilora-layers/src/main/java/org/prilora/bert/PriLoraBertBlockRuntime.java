@@ -28,9 +28,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Native runtime of {@link PriLoraBertBlock}: the block's forward and backward pass written directly with ND4J
+ * Native runtime of {@link BertBlock} and {@link PriLoraBertBlock}: the block's forward and backward pass written directly with ND4J
  * array ops (GEMMs into preallocated outputs, batched attention matmuls, in-place element-wise ops) instead of a
- * SameDiff graph. The graph version ({@link PriLoraBertBlock#defineLayer}) stays the reference it is tested
+ * SameDiff graph. The graph version ({@link BertBlock#defineLayer}) stays the reference it is tested
  * against. Why: a SameDiff training step runs a few hundred small ops per block through a per-op session
  * (measured: summed op time far below step time), and DL4J's SameDiffLayer recomputes the forward inside
  * backprop; here the forward keeps what the backward needs and the backward forms only the gradients that are
@@ -54,8 +54,13 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         super(conf, dataType);
     }
 
-    private PriLoraBertBlock block() {
-        return (PriLoraBertBlock) layerConf();
+    private BertBlock block() {
+        return (BertBlock) layerConf();
+    }
+
+    /** The adapted block, or null for a plain block (every weight trained, no adapters). */
+    private PriLoraBertBlock adapted() {
+        return layerConf() instanceof PriLoraBertBlock ? (PriLoraBertBlock) layerConf() : null;
     }
 
     /** Forward intermediates of one pass. */
@@ -91,7 +96,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         Cache c = forward(training, workspaceMgr);
         if (training) {
             cache = c;
-            pendingNorms = measureNorms(c);
+            pendingNorms = adapted() == null ? null : measureNorms(c);
         } else {
             cache = null;
         }
@@ -101,8 +106,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
     }
 
     private Cache forward(boolean training, LayerWorkspaceMgr mgr) {
-        PriLoraBertBlock conf = block();
-        List<AdapterModule> sites = conf.adapterModules();
+        BertBlock conf = block();
         INDArray in = input.castTo(dataType);
         Cache c = new Cache();
         c.training = training;
@@ -118,16 +122,16 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         c.x = mgr.dup(keep, in.permute(0, 2, 1), 'c').reshape('c', n, hidden);
         if (maskArray != null) {
             if (maskArray.length() != n) {
-                throw new DL4JInvalidInputException("PriLoraBertBlock '" + conf.getLayerName() + "': expected a mask [mb, T] = ["
+                throw new DL4JInvalidInputException(conf.getClass().getSimpleName() + " '" + conf.getLayerName() + "': expected a mask [mb, T] = ["
                         + c.mb + ", " + c.t + "], got shape " + Arrays.toString(maskArray.shape()));
             }
             c.rowMask = mgr.leverageTo(keep, maskArray.castTo(dataType).dup('c').reshape('c', n, 1));
         }
 
         // Attention: Q, K, V projections, then per head softmax(Q·Kᵀ/√d + mask bias)·V.
-        INDArray q = project(c, sites, Projection.QUERY, c.x, mgr, ArrayType.FF_WORKING_MEM);
-        INDArray k = project(c, sites, Projection.KEY, c.x, mgr, ArrayType.FF_WORKING_MEM);
-        INDArray v = project(c, sites, Projection.VALUE, c.x, mgr, ArrayType.FF_WORKING_MEM);
+        INDArray q = project(c, Projection.QUERY, c.x, mgr, ArrayType.FF_WORKING_MEM);
+        INDArray k = project(c, Projection.KEY, c.x, mgr, ArrayType.FF_WORKING_MEM);
+        INDArray v = project(c, Projection.VALUE, c.x, mgr, ArrayType.FF_WORKING_MEM);
         c.qh = toHeads(q, c, nh, d, mgr, keep);
         c.kh = toHeads(k, c, nh, d, mgr, keep);
         c.vh = toHeads(v, c, nh, d, mgr, keep);
@@ -144,20 +148,20 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         INDArray ctxHeads = Nd4j.matmul(c.probs, c.vh, false, false, false);          // [mb, nh, T, d]
         c.ctx = mgr.dup(keep, ctxHeads.permute(0, 2, 1, 3), 'c').reshape('c', n, hidden);
 
-        INDArray attnOut = project(c, sites, Projection.ATTENTION_OUTPUT, c.ctx, mgr, keep);
+        INDArray attnOut = project(c, Projection.ATTENTION_OUTPUT, c.ctx, mgr, keep);
         attnOut.addi(c.x);
         c.invStd1 = mgr.createUninitialized(keep, dataType, new long[]{n, 1}, 'c');
         c.xhat1 = normalize(attnOut, c.invStd1, conf.getLayerNormEps());
         c.h1 = affine(c.xhat1, Norm.ATTENTION_OUTPUT, mgr, keep);
 
         // FFN: GELU(h1·Wi + bi)·Wo + bo, residual, LayerNorm.
-        c.inter = project(c, sites, Projection.INTERMEDIATE, c.h1, mgr, keep);
+        c.inter = project(c, Projection.INTERMEDIATE, c.h1, mgr, keep);
         c.cdf = mgr.createUninitialized(keep, dataType, c.inter.shape(), 'c');
         Nd4j.exec(new Erf(c.inter.mul(INV_SQRT2), c.cdf));
         c.cdf.addi(1.0).muli(0.5);
         c.gelu = mgr.createUninitialized(keep, dataType, c.inter.shape(), 'c');
         c.gelu.assign(c.inter).muli(c.cdf);
-        INDArray ffn = project(c, sites, Projection.OUTPUT, c.gelu, mgr, keep);
+        INDArray ffn = project(c, Projection.OUTPUT, c.gelu, mgr, keep);
         ffn.addi(c.h1);
         c.invStd2 = mgr.createUninitialized(keep, dataType, new long[]{n, 1}, 'c');
         c.xhat2 = normalize(ffn, c.invStd2, conf.getLayerNormEps());
@@ -168,13 +172,13 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         return c;
     }
 
-    /** {@code u·W + b} plus the adapter term (or plain, in full fine-tuning); keeps {@code h = u·(A⊙M)ᵀ}. */
-    private INDArray project(Cache c, List<AdapterModule> sites, Projection p, INDArray u, LayerWorkspaceMgr mgr, ArrayType type) {
-        AdapterModule s = sites.get(p.ordinal());
-        INDArray w = getParam(s.weightKey());
-        INDArray b = getParam(s.biasKey());
-        INDArray out = mgr.createUninitialized(type, dataType, new long[]{u.size(0), s.nOut()}, 'c');
-        if (block().isFullFineTune()) {
+    /** {@code u·W + b} plus the adapter term (or plain, for a plain block); keeps {@code h = u·(A⊙M)ᵀ}. */
+    private INDArray project(Cache c, Projection p, INDArray u, LayerWorkspaceMgr mgr, ArrayType type) {
+        INDArray w = getParam(BertBlock.weightKey(p));
+        INDArray b = getParam(BertBlock.biasKey(p));
+        INDArray out = mgr.createUninitialized(type, dataType, new long[]{u.size(0), block().nOut(p)}, 'c');
+        PriLoraBertBlock adapted = adapted();
+        if (adapted == null) {
             Nd4j.gemm(u, w, out, false, false, 1.0, 0.0);
             out.addiRowVector(b);
             return out;
@@ -182,8 +186,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         // One GEMM with the folded weight W + s·(A⊙M)ᵀ·Bᵀ (a rank-r update of a copy of W, ~in·out·r flops)
         // instead of x·W plus the two thin adapter GEMMs: the adapter path then costs no extra pass over the
         // [N, out] output here, and none over the [N, in] input gradient in backprop (δ·W_effᵀ covers both paths).
+        AdapterModule s = adapted.module(p);
         INDArray aEff = effectiveA(s);
-        INDArray wEff = LoraLinear.foldInto(mgr.dup(ArrayType.ACTIVATIONS, w, 'c'), aEff, getParam(s.bKey()), block().loraScale());
+        INDArray wEff = LoraLinear.foldInto(mgr.dup(ArrayType.ACTIVATIONS, w, 'c'), aEff, getParam(s.bKey()), adapted.loraScale());
         Nd4j.gemm(u, wEff, out, false, false, 1.0, 0.0);
         out.addiRowVector(b);
         if (c.training) {
@@ -232,8 +237,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
             activate(true, workspaceMgr); // no training forward pass on this input yet (direct layer use)
         }
         Cache c = cache;
-        PriLoraBertBlock conf = block();
-        List<AdapterModule> sites = conf.adapterModules();
+        BertBlock conf = block();
         int hidden = conf.getHidden();
         int nh = conf.getNumHeads();
         int d = hidden / nh;
@@ -244,16 +248,16 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         // LayerNorm 2 → residual: d(ffn + h1)
         INDArray dr2 = normBackward(dy, c.xhat2, c.invStd2, Norm.OUTPUT);
         // Output projection (input GELU), then GELU'(inter) = Φ + inter·φ(inter).
-        INDArray dGelu = projectBackward(c, sites, Projection.OUTPUT, dr2, c.gelu, null, workspaceMgr);
+        INDArray dGelu = projectBackward(c, Projection.OUTPUT, dr2, c.gelu, null, workspaceMgr);
         INDArray pdf = c.inter.mul(c.inter).muli(-0.5);
         pdf = Transforms.exp(pdf, false).muli(INV_SQRT_2PI).muli(c.inter).addi(c.cdf);
         INDArray dInter = dGelu.muli(pdf);
         // Intermediate projection (input h1); the residual adds dr2 to h1's gradient.
-        INDArray dh1 = projectBackward(c, sites, Projection.INTERMEDIATE, dInter, c.h1, null, workspaceMgr);
+        INDArray dh1 = projectBackward(c, Projection.INTERMEDIATE, dInter, c.h1, null, workspaceMgr);
         dh1.addi(dr2);
         INDArray dr1 = normBackward(dh1, c.xhat1, c.invStd1, Norm.ATTENTION_OUTPUT);
         // Attention output projection (input ctx); the residual passes dr1 to x.
-        INDArray dCtx = projectBackward(c, sites, Projection.ATTENTION_OUTPUT, dr1, c.ctx, null, workspaceMgr);
+        INDArray dCtx = projectBackward(c, Projection.ATTENTION_OUTPUT, dr1, c.ctx, null, workspaceMgr);
         INDArray dCtxH = toHeads(dCtx, c, nh, d, workspaceMgr, work);
         INDArray dP = Nd4j.matmul(dCtxH, c.vh, false, true, false);                 // [mb, nh, T, T]
         INDArray dVh = Nd4j.matmul(c.probs, dCtxH, true, false, false);             // [mb, nh, T, d]
@@ -264,9 +268,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         INDArray dKh = Nd4j.matmul(dS, c.qh, true, false, false);
         INDArray dx = workspaceMgr.createUninitialized(work, dataType, new long[]{n, hidden}, 'c');
         dx.assign(dr1);
-        projectBackward(c, sites, Projection.QUERY, fromHeads(dQh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
-        projectBackward(c, sites, Projection.KEY, fromHeads(dKh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
-        projectBackward(c, sites, Projection.VALUE, fromHeads(dVh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
+        projectBackward(c, Projection.QUERY, fromHeads(dQh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
+        projectBackward(c, Projection.KEY, fromHeads(dKh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
+        projectBackward(c, Projection.VALUE, fromHeads(dVh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
 
         Gradient g = new DefaultGradient();
         for (String key : paramTable.keySet()) {
@@ -281,29 +285,30 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
      * Gradient through one projection given {@code delta = dL/d(out)}: writes the trained parameters' gradients into
      * their views and returns {@code dL/du}, or adds it to {@code accumulate} (and returns that) when given.
      */
-    private INDArray projectBackward(Cache c, List<AdapterModule> sites, Projection p, INDArray delta, INDArray u,
+    private INDArray projectBackward(Cache c, Projection p, INDArray delta, INDArray u,
                                      INDArray accumulate, LayerWorkspaceMgr mgr) {
-        AdapterModule s = sites.get(p.ordinal());
-        INDArray w = getParam(s.weightKey());
+        INDArray w = getParam(BertBlock.weightKey(p));
         INDArray du = accumulate != null ? accumulate
-                : mgr.createUninitialized(ArrayType.BP_WORKING_MEM, dataType, new long[]{delta.size(0), s.nIn()}, 'c');
+                : mgr.createUninitialized(ArrayType.BP_WORKING_MEM, dataType, new long[]{delta.size(0), block().nIn(p)}, 'c');
         double beta = accumulate != null ? 1.0 : 0.0;
-        if (block().isFullFineTune()) {
-            Nd4j.gemm(u, delta, gradTable.get(s.weightKey()), true, false, 1.0, 0.0);   // uᵀ·δ
-            gradTable.get(s.biasKey()).assign(columnSums(delta));
+        PriLoraBertBlock adapted = adapted();
+        if (adapted == null) {
+            Nd4j.gemm(u, delta, gradTable.get(BertBlock.weightKey(p)), true, false, 1.0, 0.0);   // uᵀ·δ
+            gradTable.get(BertBlock.biasKey(p)).assign(columnSums(delta));
             Nd4j.gemm(delta, w, du, false, true, 1.0, beta);                          // δ·Wᵀ
             return du;
         }
+        AdapterModule s = adapted.module(p);
         LoraLinear.adapterGradients(delta, u, c.h[p.ordinal()], getParam(s.bKey()), s.maskKey() == null ? null : getParam(s.maskKey()),
-                block().loraScale(), gradTable.get(s.aKey()), gradTable.get(s.bKey()));
+                adapted.loraScale(), gradTable.get(s.aKey()), gradTable.get(s.bKey()));
         // δ·W_effᵀ = δ·W0ᵀ + gh·(A⊙M): both paths in one GEMM (no uᵀ·δ: W is frozen)
         Nd4j.gemm(delta, c.wEff[p.ordinal()], du, false, true, 1.0, beta);
         return du;
     }
 
-    /** LayerNorm backward: gain/bias gradients (full fine-tuning) and {@code dL/dr} for {@code y = γ·x̂ + β}. */
+    /** LayerNorm backward: gain/bias gradients (plain block) and {@code dL/dr} for {@code y = γ·x̂ + β}. */
     private INDArray normBackward(INDArray dy, INDArray xhat, INDArray invStd, Norm n) {
-        if (block().isFullFineTune()) {
+        if (adapted() == null) {
             gradTable.get(n.gainKey()).assign(columnSums(dy.mul(xhat)));
             gradTable.get(n.biasKey()).assign(columnSums(dy));
         }
@@ -332,9 +337,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         Map<String, INDArray> norms = new HashMap<>();
         INDArray rm = c.rowMask == null ? null : c.rowMask.reshape(c.rowMask.length());
         INDArray xNorms = null;
-        List<AdapterModule> sites = block().adapterModules();
+        PriLoraBertBlock adapted = adapted();
         for (Projection p : Projection.values()) {
-            AdapterModule s = sites.get(p.ordinal());
+            AdapterModule s = adapted.module(p);
             INDArray u;
             switch (p) {
                 case QUERY:

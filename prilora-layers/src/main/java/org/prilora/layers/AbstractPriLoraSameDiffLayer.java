@@ -10,39 +10,27 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.learning.config.IUpdater;
-import org.nd4j.linalg.learning.config.NoOp;
-import org.nd4j.linalg.learning.regularization.Regularization;
-import org.prilora.config.AdapterInit;
-import org.prilora.ops.LoraLinear;
-import org.prilora.config.ScalingMode;
-import org.prilora.config.PruningMode;
+import org.prilora.config.AdapterSettings;
 
 import java.util.Collection;
-import java.util.Collections;
-import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
- * Base of the SameDiff-defined PRILoRA layers (attention, transformer blocks). It holds the common adapter
- * settings, declares each {@link AdapterModule}'s parameters, initialises them (W by the layer's weight init,
- * A by {@link AdapterInit}, B = 0, mask = 1, statistics = 0), keeps frozen parameters out of the updater and
- * regularization, and offers {@link #adaptedLinear} to subclasses, which also defines the in-graph input norm
- * that the runtime hands to the listener.
+ * Base of SameDiff-defined PRILoRA layers ({@link PriLoraSelfAttention}; a user's own attention variant): it holds
+ * the rank and the {@link AdapterSettings}, declares and initialises each {@link AdapterModule}'s parameters (W by a
+ * Xavier-style default, then {@link AdapterModule#initState}), trains only A and B, and offers {@link #adaptedLinear} to subclasses, which also records the module's input variable
+ * for the statistics the runtime measures.
  */
-public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer implements PriLoraLayer {
+public abstract class AbstractPriLoraSameDiffLayer extends GraphLayer implements PriLoraGraphLayer {
     private static final long serialVersionUID = 1L;
 
-    /** Site name → name of the graph variable holding that site's 2-D input; filled by {@link #adaptedLinear}. */
-    private transient Map<String, String> siteInputVariables = new java.util.LinkedHashMap<>();
+    /** Module name → name of the graph variable holding that module's 2-D input; filled by {@link #adaptedLinear}. */
+    private transient Map<String, String> moduleInputVariables = new LinkedHashMap<>();
 
     protected int rank = 8;
-    protected double alpha = 16;
-    protected ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
-    protected PruningMode pruningMode = PruningMode.REGROW;
-    protected AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
-    /** Baseline mode: the base weights train and the adapters are bypassed (full fine-tuning, for comparisons). */
-    protected boolean fullFineTune;
+    protected AdapterSettings adapter = AdapterSettings.defaults();
 
     protected AbstractPriLoraSameDiffLayer() {
     }
@@ -50,149 +38,64 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
     protected AbstractPriLoraSameDiffLayer(AdapterBuilder<?> b) {
         super(b);
         this.rank = b.rank;
-        this.alpha = b.alpha;
-        this.scalingMode = b.scalingMode;
-        this.pruningMode = b.pruningMode;
-        this.adapterInit = b.adapterInit;
-        this.fullFineTune = b.fullFineTune;
+        this.adapter = b.adapter;
     }
 
     /**
-     * For each site, the name of the graph variable that is its 2-D input {@code [mb·T, nIn]} (rows b·T + t), as
-     * recorded by {@link #adaptedLinear} while the layer was last defined. The runtime fetches these in training
-     * forward passes to measure input norms.
+     * For each module, the name of the graph variable that is its 2-D input {@code [mb·T, nIn]} (rows b·T + t), as
+     * recorded by {@link #adaptedLinear} while the layer was last defined.
      */
-    public Map<String, String> siteInputVariables() {
-        if (siteInputVariables == null) {
-            siteInputVariables = new java.util.LinkedHashMap<>();
+    @Override
+    public Map<String, String> moduleInputVariables() {
+        if (moduleInputVariables == null) {
+            moduleInputVariables = new LinkedHashMap<>();
         }
-        return siteInputVariables;
-    }
-
-    /** Whether a parameter key is a trainable adapter matrix (A or B). */
-    public static boolean isTrainableKey(String key) {
-        return key.endsWith("loraA") || key.endsWith("loraB");
-    }
-
-    /** Which dimension of an input of the given rank holds the features (1 for 2-D and NCW input). */
-    public int featureDimension(int inputRank) {
-        return 1;
+        return moduleInputVariables;
     }
 
     @Override
     public void defineParameters(SDLayerParams params) {
-        for (AdapterModule s : adapterModules()) {
-            params.addWeightParam(s.weightKey(), s.nIn(), s.nOut());
-            params.addWeightParam(s.aKey(), s.rank(), s.nIn());
-            params.addWeightParam(s.bKey(), s.nOut(), s.rank());
-            if (s.maskKey() != null) {
-                params.addWeightParam(s.maskKey(), s.rank(), s.nIn());
-            }
-            params.addWeightParam(s.statsKey(), 1, s.nIn() + 1);
-            if (s.biasKey() != null) {
-                params.addBiasParam(s.biasKey(), 1, s.nOut());
-            }
+        for (AdapterModule m : adapterModules()) {
+            m.declare(params);
         }
-        defineExtraParameters(params);
-    }
-
-    /** Subclasses declare parameters that are not adapter sites here (layer norms, embeddings …). */
-    protected void defineExtraParameters(SDLayerParams params) {
     }
 
     @Override
     public void initializeParameters(Map<String, INDArray> params) {
-        for (AdapterModule s : adapterModules()) {
-            INDArray w = params.get(s.weightKey());
+        for (AdapterModule m : adapterModules()) {
+            INDArray w = params.get(m.weightKey());
             // Xavier-style default for a from-scratch layer; converted models overwrite W with pretrained weights.
-            double std = Math.sqrt(2.0 / (s.nIn() + s.nOut()));
-            w.assign(Nd4j.randn(w.dataType(), w.shape()).muli(std));
-            if (s.biasKey() != null) {
-                params.get(s.biasKey()).assign(0);
+            w.assign(Nd4j.randn(w.dataType(), w.shape()).muli(Math.sqrt(2.0 / (m.nIn() + m.nOut()))));
+            if (m.biasKey() != null) {
+                params.get(m.biasKey()).assign(0);
             }
-            adapterInit.initA(params.get(s.aKey()), Nd4j.getRandom());
-            params.get(s.bKey()).assign(0);
-            if (s.maskKey() != null) {
-                params.get(s.maskKey()).assign(1);
-            }
-            params.get(s.statsKey()).assign(0);
+            m.initState(params::get, adapter.init(), Nd4j.getRandom());
         }
-        initializeExtraParameters(params);
-    }
-
-    /** Subclasses initialise their non-adapter parameters here. */
-    protected void initializeExtraParameters(Map<String, INDArray> params) {
     }
 
     /**
      * The adapted projection {@code x·W + b + s·(x·(A⊙M)ᵀ)·Bᵀ} of a 2-D input {@code [N, nIn]} whose rows are
      * ordered b·T + t (so the DL4J mask {@code [mb, T]} flattened in 'c' order marks its real rows). Records
-     * {@code x2d} as the site's input for the statistics.
+     * {@code x2d} as the module's input for the statistics.
      */
-    protected SDVariable adaptedLinear(SameDiff sd, AdapterModule s, SDVariable x2d, Map<String, SDVariable> params) {
-        siteInputVariables().put(s.name(), x2d.name());
-        if (fullFineTune) {
-            SDVariable b = s.biasKey() == null ? sd.zerosLike(params.get(s.weightKey()).get(org.nd4j.autodiff.samediff.SDIndex.point(0)))
-                    : params.get(s.biasKey()).reshape(-1);
-            return sd.nn.linear(x2d, params.get(s.weightKey()), b);
-        }
-        return LoraLinear.forward(sd, x2d, params.get(s.weightKey()), s.biasKey() == null ? null : params.get(s.biasKey()),
-                params.get(s.aKey()), params.get(s.bKey()), s.maskKey() == null ? null : params.get(s.maskKey()), loraScale());
+    protected SDVariable adaptedLinear(SameDiff sd, AdapterModule m, SDVariable x2d, Map<String, SDVariable> params) {
+        moduleInputVariables().put(m.name(), x2d.name());
+        return m.forward(sd, x2d, params, loraScale());
     }
 
     @Override
     public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> trainingListeners, int layerIndex,
                              INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
-        for (AdapterModule s : adapterModules()) {
-            PriLoraDense.validateRank(getLayerName() + (s.name().isEmpty() ? "" : "." + s.name()), s.rank(), s.nIn(), s.nOut());
+        for (AdapterModule m : adapterModules()) {
+            PriLoraDense.validateRank(m.qualifiedName(getLayerName()), m.rank(), m.nIn(), m.nOut());
         }
-        org.deeplearning4j.nn.layers.samediff.SameDiffLayer ret = createRuntime(conf, networkDataType);
-        ret.setIndex(layerIndex);
-        ret.setListeners(trainingListeners);
-        ret.setParamsViewArray(layerParamsView);
-        Map<String, INDArray> paramTable = initializer().init(conf, layerParamsView, initializeParams);
-        ret.setParamTable(paramTable);
-        ret.setConf(conf);
-        return ret;
+        return super.instantiate(conf, trainingListeners, layerIndex, layerParamsView, initializeParams, networkDataType);
     }
 
-    /** The runtime layer: the SameDiff graph of {@link #defineLayer} run by {@link PriLoraSameDiffRuntime}. */
-    protected org.deeplearning4j.nn.layers.samediff.SameDiffLayer createRuntime(NeuralNetConfiguration conf, DataType networkDataType) {
-        return new PriLoraSameDiffRuntime(conf, networkDataType);
-    }
-
-    /**
-     * Whether a parameter is trained: A and B of every site plus {@link #isTrainableExtra} ones; in
-     * {@link #isFullFineTune() full fine-tuning} mode every parameter except the adapters' A, B, masks and statistics.
-     */
+    /** Only A and B train; the frozen base, the statistics and the masks do not. */
+    @Override
     public boolean isTrainableParam(String paramName) {
-        if (fullFineTune) {
-            return !(isTrainableKey(paramName) || paramName.endsWith("loraM") || paramName.endsWith("xnorm"));
-        }
-        return isTrainableKey(paramName) || isTrainableExtra(paramName);
-    }
-
-    public boolean isFullFineTune() {
-        return fullFineTune;
-    }
-
-    public void setFullFineTune(boolean fullFineTune) {
-        this.fullFineTune = fullFineTune;
-    }
-
-    @Override
-    public IUpdater getUpdaterByParam(String paramName) {
-        return isTrainableParam(paramName) ? super.getUpdaterByParam(paramName) : new NoOp();
-    }
-
-    @Override
-    public List<Regularization> getRegularizationByParam(String paramName) {
-        return isTrainableParam(paramName) ? super.getRegularizationByParam(paramName) : Collections.emptyList();
-    }
-
-    /** Non-adapter parameters that are trained (none by default: everything pretrained stays frozen). */
-    protected boolean isTrainableExtra(String paramName) {
-        return false;
+        return AdapterKeys.isTrainable(paramName);
     }
 
     @Override
@@ -206,86 +109,39 @@ public abstract class AbstractPriLoraSameDiffLayer extends SameDiffLayer impleme
     }
 
     @Override
-    public double getAlpha() {
-        return alpha;
+    public AdapterSettings getAdapter() {
+        return adapter;
     }
 
-    public void setAlpha(double alpha) {
-        this.alpha = alpha;
+    public void setAdapter(AdapterSettings adapter) {
+        this.adapter = Objects.requireNonNull(adapter, "adapter");
     }
 
-    @Override
-    public ScalingMode getScalingMode() {
-        return scalingMode;
-    }
-
-    public void setScalingMode(ScalingMode scalingMode) {
-        this.scalingMode = scalingMode;
-    }
-
-    @Override
-    public PruningMode getPruningMode() {
-        return pruningMode;
-    }
-
-    public void setPruningMode(PruningMode pruningMode) {
-        this.pruningMode = pruningMode;
-    }
-
-    @Override
-    public AdapterInit getAdapterInit() {
-        return adapterInit;
-    }
-
-    public void setAdapterInit(AdapterInit adapterInit) {
-        this.adapterInit = adapterInit;
-    }
-
-    /** Builder fields shared by the SameDiff-defined PRILoRA layers. */
+    /** Builder fields shared by the SameDiff-defined PRILoRA layers: the rank and the adapter settings. */
     @SuppressWarnings("unchecked")
     public abstract static class AdapterBuilder<T extends AdapterBuilder<T>> extends SameDiffLayer.Builder<T> {
         protected int rank = 8;
-        protected double alpha = 16;
-        protected ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
-        protected PruningMode pruningMode = PruningMode.REGROW;
-        protected AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
-        protected boolean fullFineTune;
+        protected AdapterSettings adapter = AdapterSettings.defaults();
 
-        /** Baseline mode: train the base weights, bypass the adapters (full fine-tuning). */
-        public T fullFineTune(boolean full) {
-            this.fullFineTune = full;
-            return (T) this;
-        }
-
-        /** Adapter rank r (one rank for every projection of the layer). */
+        /** Adapter rank r (one rank for every module of the layer), at least 1. */
         public T rank(int rank) {
             this.rank = rank;
             return (T) this;
         }
 
-        /** LoRA alpha (> 0). */
-        public T alpha(double alpha) {
-            this.alpha = alpha;
+        /** Alpha, scaling, pruning mode, A init of every module (default {@link AdapterSettings#defaults()}). */
+        public T adapter(AdapterSettings adapter) {
+            this.adapter = Objects.requireNonNull(adapter, "adapter");
             return (T) this;
         }
 
-        public T scalingMode(ScalingMode scalingMode) {
-            this.scalingMode = scalingMode;
-            return (T) this;
-        }
-
-        public T pruningMode(PruningMode pruningMode) {
-            this.pruningMode = pruningMode;
-            return (T) this;
-        }
-
-        public T adapterInit(AdapterInit adapterInit) {
-            this.adapterInit = adapterInit;
-            return (T) this;
-        }
-
+        /** Checks the rank and that the layer has no adapter dropout (SameDiff-defined layers do not apply it). */
         protected void validateAdapterFields() {
-            AdapterConfigValidation.validate(rank, alpha, 0.0, scalingMode, pruningMode, adapterInit);
+            PriLoraDense.validateRank(rank);
+            if (adapter.loraDropout() > 0) {
+                throw new IllegalArgumentException("adapter.loraDropout: expected 0 for a SameDiff-defined PRILoRA layer "
+                        + "(only PriLoraDense applies adapter dropout), got " + adapter.loraDropout());
+            }
         }
     }
 }

@@ -16,9 +16,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.regularization.Regularization;
-import org.prilora.config.AdapterInit;
-import org.prilora.config.ScalingMode;
-import org.prilora.config.PruningMode;
+import org.prilora.config.AdapterSettings;
 
 import java.util.Collection;
 import java.util.Collections;
@@ -44,11 +42,7 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
 
     private boolean hasBias = true;
     private int rank = 8;
-    private double alpha = 16;
-    private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
-    private double loraDropout = 0.0;
-    private PruningMode pruningMode = PruningMode.REGROW;
-    private AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
+    private AdapterSettings adapter = AdapterSettings.defaults();
     private RNNFormat rnnDataFormat = RNNFormat.NCW;
 
     /** For JSON deserialization. */
@@ -59,11 +53,7 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
         super(b);
         this.hasBias = b.hasBias;
         this.rank = b.rank;
-        this.alpha = b.alpha;
-        this.scalingMode = b.scalingMode;
-        this.loraDropout = b.loraDropout;
-        this.pruningMode = b.pruningMode;
-        this.adapterInit = b.adapterInit;
+        this.adapter = b.adapter;
         this.rnnDataFormat = b.rnnDataFormat;
         initializeConstraints(b);
     }
@@ -81,6 +71,13 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
         ret.setParamTable(paramTable);
         ret.setConf(conf);
         return ret;
+    }
+
+    /** Checks a rank on its own (before the layer sizes are known). */
+    static void validateRank(int rank) {
+        if (rank < 1) {
+            throw new IllegalArgumentException("rank: expected >= 1, got " + rank);
+        }
     }
 
     static void validateRank(String layerName, int rank, long nIn, long nOut) {
@@ -124,12 +121,12 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
     /** Only A and B are trained; W, b, the statistics and the mask get a no-op updater (and so no state). */
     @Override
     public IUpdater getUpdaterByParam(String paramName) {
-        return PriLoraDenseParamInitializer.isTrainable(paramName) ? getIUpdater() : new NoOp();
+        return isTrainableParam(paramName) ? getIUpdater() : new NoOp();
     }
 
     @Override
     public List<Regularization> getRegularizationByParam(String paramName) {
-        return PriLoraDenseParamInitializer.isTrainable(paramName) ? getRegularization() : Collections.emptyList();
+        return isTrainableParam(paramName) ? getRegularization() : Collections.emptyList();
     }
 
     @Override
@@ -147,7 +144,7 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
 
     @Override
     public List<AdapterModule> adapterModules() {
-        return List.of(AdapterModule.standard("", "", hasBias, pruningMode == PruningMode.PERSISTENT_MASK, nIn, nOut, rank));
+        return List.of(AdapterKeys.module("", "", hasBias, adapter.hasMask(), nIn, nOut, rank));
     }
 
     public boolean hasBias() {
@@ -173,47 +170,12 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
     }
 
     @Override
-    public double getAlpha() {
-        return alpha;
+    public AdapterSettings getAdapter() {
+        return adapter;
     }
 
-    public void setAlpha(double alpha) {
-        this.alpha = alpha;
-    }
-
-    @Override
-    public ScalingMode getScalingMode() {
-        return scalingMode;
-    }
-
-    public void setScalingMode(ScalingMode scalingMode) {
-        this.scalingMode = scalingMode;
-    }
-
-    public double getLoraDropout() {
-        return loraDropout;
-    }
-
-    public void setLoraDropout(double loraDropout) {
-        this.loraDropout = loraDropout;
-    }
-
-    @Override
-    public PruningMode getPruningMode() {
-        return pruningMode;
-    }
-
-    public void setPruningMode(PruningMode pruningMode) {
-        this.pruningMode = pruningMode;
-    }
-
-    @Override
-    public AdapterInit getAdapterInit() {
-        return adapterInit;
-    }
-
-    public void setAdapterInit(AdapterInit adapterInit) {
-        this.adapterInit = adapterInit;
+    public void setAdapter(AdapterSettings adapter) {
+        this.adapter = java.util.Objects.requireNonNull(adapter, "adapter");
     }
 
     public RNNFormat getRnnDataFormat() {
@@ -230,25 +192,19 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
             return false;
         }
         PriLoraDense d = (PriLoraDense) o;
-        return hasBias == d.hasBias && rank == d.rank && alpha == d.alpha && scalingMode == d.scalingMode
-                && loraDropout == d.loraDropout && pruningMode == d.pruningMode && adapterInit == d.adapterInit
-                && rnnDataFormat == d.rnnDataFormat;
+        return hasBias == d.hasBias && rank == d.rank && adapter.equals(d.adapter) && rnnDataFormat == d.rnnDataFormat;
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(super.hashCode(), hasBias, rank, alpha, scalingMode, loraDropout, pruningMode, adapterInit, rnnDataFormat);
+        return java.util.Objects.hash(super.hashCode(), hasBias, rank, adapter, rnnDataFormat);
     }
 
     /** Builder in the style of {@code DenseLayer.Builder}; {@link #build()} validates every adapter field. */
     public static class Builder extends FeedForwardLayer.Builder<Builder> {
         private boolean hasBias = true;
         private int rank = 8;
-        private double alpha = 16;
-        private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
-        private double loraDropout = 0.0;
-        private PruningMode pruningMode = PruningMode.REGROW;
-        private AdapterInit adapterInit = AdapterInit.KAIMING_UNIFORM;
+        private AdapterSettings adapter = AdapterSettings.defaults();
         private RNNFormat rnnDataFormat = RNNFormat.NCW;
 
         public Builder hasBias(boolean hasBias) {
@@ -262,31 +218,9 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
             return this;
         }
 
-        /** LoRA alpha (> 0); the scale is alpha/r or alpha/√r. */
-        public Builder alpha(double alpha) {
-            this.alpha = alpha;
-            return this;
-        }
-
-        public Builder scalingMode(ScalingMode scalingMode) {
-            this.scalingMode = scalingMode;
-            return this;
-        }
-
-        /** Dropout probability on the adapter path's input only (PEFT's lora_dropout), in [0, 1). */
-        public Builder loraDropout(double p) {
-            this.loraDropout = p;
-            return this;
-        }
-
-        /** PERSISTENT_MASK adds a mask parameter that keeps pruned entries at zero. */
-        public Builder pruningMode(PruningMode pruningMode) {
-            this.pruningMode = pruningMode;
-            return this;
-        }
-
-        public Builder adapterInit(AdapterInit adapterInit) {
-            this.adapterInit = adapterInit;
+        /** Alpha, scaling, pruning mode, A init and adapter dropout (default {@link AdapterSettings#defaults()}). */
+        public Builder adapter(AdapterSettings adapter) {
+            this.adapter = java.util.Objects.requireNonNull(adapter, "adapter");
             return this;
         }
 
@@ -299,7 +233,7 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
         @Override
         @SuppressWarnings("unchecked")
         public PriLoraDense build() {
-            AdapterConfigValidation.validate(rank, alpha, loraDropout, scalingMode, pruningMode, adapterInit);
+            validateRank(rank);
             if (rnnDataFormat == null) {
                 throw new IllegalArgumentException("rnnDataFormat: expected NCW or NWC, got null");
             }

@@ -47,7 +47,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
         super(conf, dataType);
     }
 
-    private AdapterModule site() {
+    private AdapterModule module() {
         return layerConf().adapterModules().get(0);
     }
 
@@ -96,7 +96,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
         assertInputSet(false);
         applyDropOutIfNecessary(training, workspaceMgr);
 
-        AdapterModule s = site();
+        AdapterModule s = module();
         PriLoraDense c = layerConf();
         INDArray in = input.castTo(dataType);
         validateInput(in, s.nIn());
@@ -115,8 +115,8 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
         INDArray aEff = LoraLinear.effectiveA(getParam(s.aKey()), s.maskKey() == null ? null : getParam(s.maskKey()));
         INDArray xa = x;
         INDArray dropMask = null;
-        if (training && c.getLoraDropout() > 0) {
-            double keep = 1.0 - c.getLoraDropout();
+        if (training && c.getAdapter().loraDropout() > 0) {
+            double keep = 1.0 - c.getAdapter().loraDropout();
             dropMask = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
             Nd4j.getExecutioner().exec(new BernoulliDistribution(dropMask, keep));
             dropMask.divi(keep);
@@ -146,7 +146,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
         if (fwdInput != input || fwdPreOut == null) {
             activate(true, workspaceMgr); // no forward pass on this input yet (direct layer use)
         }
-        AdapterModule s = site();
+        AdapterModule s = module();
         PriLoraDense c = layerConf();
         INDArray eps = epsilon.rank() == 3 ? to2d(epsilon, c.getRnnDataFormat(), workspaceMgr, ArrayType.ACTIVATION_GRAD) : epsilon;
         INDArray delta = c.getActivationFn().backprop(fwdPreOut, eps).getFirst();
@@ -177,7 +177,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
             return Collections.emptyMap();
         }
         Map<String, INDArray> m = new HashMap<>();
-        m.put(site().name(), pendingNorms);
+        m.put(module().name(), pendingNorms);
         pendingNorms = null;
         return m;
     }

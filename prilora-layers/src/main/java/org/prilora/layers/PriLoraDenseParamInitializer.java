@@ -18,41 +18,20 @@ import java.util.Map;
  * DenseLayer), {@code b [1,nOut]}, {@code loraA [r,nIn]}, {@code loraB [nOut,r]}, {@code loraM [r,nIn]}
  * (PERSISTENT_MASK only), {@code xnorm [1,nIn+1]}.
  */
-public final class PriLoraDenseParamInitializer implements ParamInitializer {
+final class PriLoraDenseParamInitializer implements ParamInitializer {
 
     private static final PriLoraDenseParamInitializer INSTANCE = new PriLoraDenseParamInitializer();
 
-    public static PriLoraDenseParamInitializer getInstance() {
+    static PriLoraDenseParamInitializer getInstance() {
         return INSTANCE;
-    }
-
-    /** Whether a parameter key names a trainable adapter matrix (A or B), for any site prefix. */
-    public static boolean isTrainable(String key) {
-        return key.endsWith("loraA") || key.endsWith("loraB");
     }
 
     private static PriLoraDense conf(NeuralNetConfiguration conf) {
         return (PriLoraDense) conf.getLayer();
     }
 
-    private static AdapterModule site(org.deeplearning4j.nn.conf.layers.Layer l) {
+    private static AdapterModule module(org.deeplearning4j.nn.conf.layers.Layer l) {
         return ((PriLoraDense) l).adapterModules().get(0);
-    }
-
-    /** Parameter keys and shapes in flattened order. */
-    static LinkedHashMap<String, long[]> shapes(AdapterModule s) {
-        LinkedHashMap<String, long[]> m = new LinkedHashMap<>();
-        m.put(s.weightKey(), new long[]{s.nIn(), s.nOut()});
-        if (s.biasKey() != null) {
-            m.put(s.biasKey(), new long[]{1, s.nOut()});
-        }
-        m.put(s.aKey(), new long[]{s.rank(), s.nIn()});
-        m.put(s.bKey(), new long[]{s.nOut(), s.rank()});
-        if (s.maskKey() != null) {
-            m.put(s.maskKey(), new long[]{s.rank(), s.nIn()});
-        }
-        m.put(s.statsKey(), new long[]{1, s.nIn() + 1});
-        return m;
     }
 
     @Override
@@ -63,7 +42,7 @@ public final class PriLoraDenseParamInitializer implements ParamInitializer {
     @Override
     public long numParams(org.deeplearning4j.nn.conf.layers.Layer layer) {
         long n = 0;
-        for (long[] shape : shapes(site(layer)).values()) {
+        for (long[] shape : module(layer).paramShapes().values()) {
             n += shape[0] * shape[1];
         }
         return n;
@@ -71,18 +50,18 @@ public final class PriLoraDenseParamInitializer implements ParamInitializer {
 
     @Override
     public List<String> paramKeys(org.deeplearning4j.nn.conf.layers.Layer layer) {
-        return new ArrayList<>(shapes(site(layer)).keySet());
+        return new ArrayList<>(module(layer).paramShapes().keySet());
     }
 
     @Override
     public List<String> weightKeys(org.deeplearning4j.nn.conf.layers.Layer layer) {
-        AdapterModule s = site(layer);
+        AdapterModule s = module(layer);
         return List.of(s.weightKey(), s.aKey(), s.bKey());
     }
 
     @Override
     public List<String> biasKeys(org.deeplearning4j.nn.conf.layers.Layer layer) {
-        AdapterModule s = site(layer);
+        AdapterModule s = module(layer);
         return s.biasKey() == null ? Collections.emptyList() : List.of(s.biasKey());
     }
 
@@ -99,7 +78,7 @@ public final class PriLoraDenseParamInitializer implements ParamInitializer {
     @Override
     public Map<String, INDArray> init(NeuralNetConfiguration conf, INDArray paramsView, boolean initializeParams) {
         PriLoraDense l = conf(conf);
-        AdapterModule s = site(l);
+        AdapterModule s = module(l);
         Map<String, INDArray> views = views(s, paramsView);
         if (initializeParams) {
             INDArray w = views.get(s.weightKey());
@@ -109,12 +88,7 @@ public final class PriLoraDenseParamInitializer implements ParamInitializer {
             if (s.biasKey() != null) {
                 views.get(s.biasKey()).assign(l.getBiasInit());
             }
-            l.getAdapterInit().initA(views.get(s.aKey()), Nd4j.getRandom());
-            views.get(s.bKey()).assign(0);
-            if (s.maskKey() != null) {
-                views.get(s.maskKey()).assign(1);
-            }
-            views.get(s.statsKey()).assign(0);
+            s.initState(views::get, l.getAdapter().init(), Nd4j.getRandom());
         }
         for (String k : views.keySet()) {
             conf.addVariable(k);
@@ -124,14 +98,14 @@ public final class PriLoraDenseParamInitializer implements ParamInitializer {
 
     @Override
     public Map<String, INDArray> getGradientsFromFlattened(NeuralNetConfiguration conf, INDArray gradientView) {
-        return views(site(conf(conf)), gradientView);
+        return views(module(conf(conf)), gradientView);
     }
 
     private static Map<String, INDArray> views(AdapterModule s, INDArray flat) {
         INDArray f = flat.reshape(flat.length());
         Map<String, INDArray> out = Collections.synchronizedMap(new LinkedHashMap<>());
         long offset = 0;
-        for (Map.Entry<String, long[]> e : shapes(s).entrySet()) {
+        for (Map.Entry<String, long[]> e : s.paramShapes().entrySet()) {
             long[] shape = e.getValue();
             long len = shape[0] * shape[1];
             INDArray v = f.get(NDArrayIndex.interval(offset, offset + len));

@@ -1,39 +1,36 @@
 package org.prilora.layers;
 
-import org.prilora.config.AdapterInit;
-import org.prilora.config.ScalingMode;
-import org.prilora.config.PruningMode;
+import org.prilora.config.AdapterSettings;
 
 import java.util.List;
 
 /**
- * A DL4J layer configuration that carries PRILoRA adapters. Implemented by {@link PriLoraDense},
- * {@link PriLoraSelfAttention} and the transformer layers; the listener, {@link PriLoraRanks}, the
- * conversion and the adapter files find adapted layers through it.
+ * A DL4J layer configuration that carries PRILoRA adapters: {@link PriLoraDense}, {@link PriLoraSelfAttention} and
+ * the BERT block. The listener, {@link PriLoraRanks}, the conversion and the adapter files find adapted layers and
+ * their {@link AdapterModule}s through it.
  */
 public interface PriLoraLayer {
 
-    /** The layer's adapter rank (one rank for all its sites). */
+    /** The layer's adapter rank (one rank for all its modules). */
     int getRank();
 
     /** Sets the rank; only before the network is initialised (used by {@link PriLoraRanks}). */
     void setRank(int rank);
 
-    double getAlpha();
+    /** Alpha, scaling, pruning mode, A init and dropout of every module of the layer. */
+    AdapterSettings getAdapter();
 
-    ScalingMode getScalingMode();
-
-    /** REGROW layers have no mask parameter; PERSISTENT_MASK layers carry one per site. */
-    PruningMode getPruningMode();
-
-    AdapterInit getAdapterInit();
-
-    /** The adapted projections of this layer, with their parameter keys. */
+    /** The adapted modules of this layer, with their parameter keys. */
     List<AdapterModule> adapterModules();
 
     /** The LoRA scale {@code s} for this layer's rank. */
     default double loraScale() {
-        return getScalingMode().scale(getAlpha(), getRank());
+        return getAdapter().scale(getRank());
+    }
+
+    /** Whether a parameter of this layer is trained (its A and B, plus any the layer adds). */
+    default boolean isTrainableParam(String key) {
+        return AdapterKeys.isTrainable(key);
     }
 
     /** The layer's name in the network (DL4J's layer name). */

@@ -26,7 +26,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Runtime of the SameDiff-based PRILoRA layers. Differs from DL4J's {@code SameDiffLayer} in four ways:
+ * Runtime of SameDiff-defined {@link GraphLayer}s: the PRILoRA ones ({@link PriLoraGraphLayer}) and plain ones (the
+ * reference graph of the plain BERT block). Differs from DL4J's {@code SameDiffLayer} in four ways:
  * its gradients are right (DL4J M2.1's are doubled, see {@link #doInit()});
  * training forward passes also fetch each adapted projection's input and measure its per-feature norms
  * over the real rows (for the listener); backprop asks
@@ -47,27 +48,34 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         super(conf, dataType);
     }
 
-    private AbstractPriLoraSameDiffLayer priConf() {
-        return (AbstractPriLoraSameDiffLayer) layerConf();
+    private org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer graphConf() {
+        return (org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer) layerConf();
+    }
+
+    private boolean isTrainable(String key) {
+        return ((GraphLayer) layerConf()).isTrainableParam(key);
+    }
+
+    private Map<String, String> moduleInputs() {
+        return layerConf() instanceof PriLoraGraphLayer ? ((PriLoraGraphLayer) layerConf()).moduleInputVariables() : Map.of();
     }
 
     @Override
     protected void doInit() {
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-            AbstractPriLoraSameDiffLayer bl = priConf();
+            org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer bl = graphConf();
             sameDiff = SameDiff.create();
             SingleThreadArrayHolder constants = new SingleThreadArrayHolder();
             sameDiff.setArrayHolders(new SingleThreadArrayHolder(), constants, false);
             Map<String, INDArray> p = paramTable();
             long[] inputShape = new long[input.rank()];
             java.util.Arrays.fill(inputShape, -1);
-            int featureDim = bl.featureDimension(input.rank());
-            inputShape[featureDim] = input.size(featureDim);
+            inputShape[1] = input.size(1);     // features: every other dimension stays dynamic
             SDVariable inputVar = sameDiff.placeHolder(INPUT_KEY, dataType, inputShape);
             Map<String, long[]> paramShapes = bl.getLayerParams().getParamShapes();
             Map<String, SDVariable> params = new LinkedHashMap<>();
             for (String s : paramShapes.keySet()) {
-                if (bl.isTrainableParam(s)) {
+                if (isTrainable(s)) {
                     params.put(s, sameDiff.var(s, dataType, paramShapes.get(s)));
                 } else {
                     // Frozen weights, statistics and masks are constants backed by the live parameter views
@@ -83,7 +91,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
             SDVariable layerOutput = bl.defineLayer(sameDiff, inputVar, params, mask);
             outputVar = layerOutput;
             for (Map.Entry<String, INDArray> e : p.entrySet()) {
-                if (bl.isTrainableParam(e.getKey())) {
+                if (isTrainable(e.getKey())) {
                     sameDiff.associateArrayWithVariable(e.getValue(), sameDiff.getVariable(e.getKey()));
                 }
             }
@@ -94,7 +102,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
             SDVariable eps = sameDiff.var(EPSILON_KEY, org.nd4j.autodiff.samediff.VariableType.PLACEHOLDER, null, dataType);
             layerOutput.mul(eps).sum().markAsLoss();
             outputKey = outputVar.name();
-            statsVariables = new ArrayList<>(new java.util.LinkedHashSet<>(bl.siteInputVariables().values()));
+            statsVariables = new ArrayList<>(new java.util.LinkedHashSet<>(moduleInputs().values()));
         }
     }
 
@@ -106,7 +114,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
                 doInit();
             }
         }
-        priConf().validateInput(input);
+        graphConf().validateInput(input);
         Map<String, INDArray> phMap = placeholders();
         String wsNameWorking = workspaceMgr.getWorkspaceName(ArrayType.FF_WORKING_MEM);
         String wsNameOutput = workspaceMgr.getWorkspaceName(ArrayType.ACTIVATIONS);
@@ -132,7 +140,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         } else if (actScopedOut && result.isAttached()) {
             result = result.detach();
         }
-        if (training) {
+        if (training && layerConf() instanceof PriLoraLayer) {
             pendingNorms = measureNorms(out);
         }
         sameDiff.clearPlaceholders(true);
@@ -165,7 +173,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         List<String> required = new ArrayList<>();
         required.add(INPUT_KEY);
         for (String key : paramTable.keySet()) {
-            if (priConf().isTrainableParam(key)) {
+            if (isTrainable(key)) {
                 required.add(key);
             }
         }
@@ -173,7 +181,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         Gradient g = new DefaultGradient();
         for (String key : paramTable.keySet()) {
             INDArray view = gradTable.get(key);
-            if (priConf().isTrainableParam(key)) {
+            if (isTrainable(key)) {
                 view.assign(m.get(key));
             }
             g.gradientForVariable().put(key, view);
@@ -184,13 +192,13 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         return new Pair<>(g, workspaceMgr.dup(ArrayType.ACTIVATION_GRAD, dLdIn));
     }
 
-    /** Input norms of every site over the real rows, computed outside workspaces (they outlive this pass). */
+    /** Input norms of every module over the real rows, computed outside workspaces (they outlive this pass). */
     private Map<String, INDArray> measureNorms(Map<String, INDArray> out) {
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             Map<String, INDArray> byVariable = new HashMap<>();
             Map<String, INDArray> norms = new HashMap<>();
-            Map<String, String> inputs = priConf().siteInputVariables();
-            for (AdapterModule s : priConf().adapterModules()) {
+            Map<String, String> inputs = moduleInputs();
+            for (AdapterModule s : ((PriLoraLayer) layerConf()).adapterModules()) {
                 String v = inputs.get(s.name());
                 INDArray x = v == null ? null : out.get(v);
                 if (x == null) {
@@ -210,7 +218,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
     private Map<String, INDArray> placeholders() {
         Map<String, INDArray> phMap = new HashMap<>();
         phMap.put(INPUT_KEY, input);
-        phMap.put(MASK_KEY, maskArray != null ? maskArray.castTo(dataType) : priConf().onesMaskForInput(input));
+        phMap.put(MASK_KEY, maskArray != null ? maskArray.castTo(dataType) : graphConf().onesMaskForInput(input));
         return phMap;
     }
 

@@ -8,7 +8,6 @@ import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.prilora.ops.MultiHeadAttention;
-import org.prilora.config.PruningMode;
 
 import java.util.List;
 import java.util.Map;
@@ -25,7 +24,7 @@ import java.util.Map;
 public class PriLoraSelfAttention extends AbstractPriLoraSameDiffLayer {
     private static final long serialVersionUID = 1L;
 
-    /** Site names, in PEFT-style module naming. */
+    /** Module names (PEFT-style). */
     public static final String QUERY = "query";
     public static final String KEY = "key";
     public static final String VALUE = "value";
@@ -60,25 +59,25 @@ public class PriLoraSelfAttention extends AbstractPriLoraSameDiffLayer {
 
     @Override
     public List<AdapterModule> adapterModules() {
-        boolean mask = pruningMode == PruningMode.PERSISTENT_MASK;
+        boolean mask = adapter.hasMask();
         long hd = nHeads * headSize;
         return List.of(
-                AdapterModule.standard(QUERY, "q_", false, mask, nIn, hd, rank),
-                AdapterModule.standard(KEY, "k_", false, mask, nIn, hd, rank),
-                AdapterModule.standard(VALUE, "v_", false, mask, nIn, hd, rank),
-                AdapterModule.standard(OUTPUT, "o_", false, mask, hd, nOut, rank));
+                AdapterKeys.module(QUERY, "q", false, mask, nIn, hd, rank),
+                AdapterKeys.module(KEY, "k", false, mask, nIn, hd, rank),
+                AdapterKeys.module(VALUE, "v", false, mask, nIn, hd, rank),
+                AdapterKeys.module(OUTPUT, "o", false, mask, hd, nOut, rank));
     }
 
     @Override
     public SDVariable defineLayer(SameDiff sd, SDVariable input, Map<String, SDVariable> params, SDVariable mask) {
-        List<AdapterModule> sites = adapterModules();
+        List<AdapterModule> modules = adapterModules();
         SDVariable x2d = input.permute(0, 2, 1).reshape(-1, nIn);            // rows b·T + t
         SDVariable mbT = MultiHeadAttention.batchAndTime(sd, input, true);
-        SDVariable q = adaptedLinear(sd, sites.get(0), x2d, params);
-        SDVariable k = adaptedLinear(sd, sites.get(1), x2d, params);
-        SDVariable v = adaptedLinear(sd, sites.get(2), x2d, params);
+        SDVariable q = adaptedLinear(sd, modules.get(0), x2d, params);
+        SDVariable k = adaptedLinear(sd, modules.get(1), x2d, params);
+        SDVariable v = adaptedLinear(sd, modules.get(2), x2d, params);
         SDVariable ctx = MultiHeadAttention.attend(sd, q, k, v, mask, mbT, nHeads, (int) headSize);
-        SDVariable o = adaptedLinear(sd, sites.get(3), ctx, params);  // [mb·T, nOut]
+        SDVariable o = adaptedLinear(sd, modules.get(3), ctx, params);  // [mb·T, nOut]
         SDVariable shape3 = sd.concat(0, mbT, sd.constant(org.nd4j.linalg.factory.Nd4j.createFromArray(nOut)));
         return o.reshape(shape3).permute(0, 2, 1);
     }

@@ -74,7 +74,7 @@ final class GraphMetadata {
         root.config = r.config().toJson();
         root.numBlocks = r.numBlocks();
         root.frozenVariables = new ArrayList<>(r.frozenVariables());
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             Site j = new Site();
             j.weight = s.weightName();
             j.bias = s.biasName();
@@ -140,7 +140,7 @@ final class GraphMetadata {
     /** Removes the description from {@code sd}. */
     static void remove(SameDiff sd) {
         if (isPresent(sd)) {
-            SameDiffPriLora.removeVariable(sd, VARIABLE);
+            GraphMerge.removeVariable(sd, VARIABLE);
         }
     }
 }

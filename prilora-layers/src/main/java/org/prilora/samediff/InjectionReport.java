@@ -6,20 +6,20 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * What {@link SameDiffPriLora#inject} did to a graph: the adapted sites in graph order, the variables it froze
+ * What {@link SameDiffPriLora#inject} did to a graph: the adapted modules in graph order, the variables it froze
  * (VARIABLE turned CONSTANT), the number of blocks, and the configuration. The same report can be read back
  * from a graph at any time, also after {@code SameDiff.load}, with {@link SameDiffPriLora#report}. Immutable.
  */
 public final class InjectionReport {
 
     private final PriLoraConfig config;
-    private final List<GraphModule> sites;
+    private final List<GraphModule> modules;
     private final List<String> frozenVariables;
     private final int numBlocks;
 
-    InjectionReport(PriLoraConfig config, List<GraphModule> sites, List<String> frozenVariables, int numBlocks) {
+    InjectionReport(PriLoraConfig config, List<GraphModule> modules, List<String> frozenVariables, int numBlocks) {
         this.config = config;
-        this.sites = List.copyOf(sites);
+        this.modules = List.copyOf(modules);
         this.frozenVariables = List.copyOf(frozenVariables);
         this.numBlocks = numBlocks;
     }
@@ -28,20 +28,20 @@ public final class InjectionReport {
         return config;
     }
 
-    /** Adapted sites in graph order. */
-    public List<GraphModule> sites() {
-        return sites;
+    /** Adapted modules (one per adapted weight) in graph order. */
+    public List<GraphModule> modules() {
+        return modules;
     }
 
-    /** The site of the weight called {@code weightName}. */
-    public GraphModule site(String weightName) {
-        for (GraphModule s : sites) {
+    /** The module of the weight called {@code weightName}. */
+    public GraphModule module(String weightName) {
+        for (GraphModule s : modules) {
             if (s.weightName().equals(weightName)) {
                 return s;
             }
         }
         throw new IllegalArgumentException("weightName: no adapted weight '" + weightName + "'; adapted: "
-                + sites.stream().map(GraphModule::weightName).toList());
+                + modules.stream().map(GraphModule::weightName).toList());
     }
 
     /**
@@ -60,7 +60,7 @@ public final class InjectionReport {
     /** Trainable adapter parameters (entries of all A and B). */
     public long adapterParameterCount() {
         long n = 0;
-        for (GraphModule s : sites) {
+        for (GraphModule s : modules) {
             n += (long) s.rank() * (s.nIn() + s.nOut());
         }
         return n;
@@ -68,10 +68,10 @@ public final class InjectionReport {
 
     @Override
     public String toString() {
-        StringBuilder sb = new StringBuilder("PRILoRA SameDiff injection: ").append(sites.size()).append(" sites, ")
+        StringBuilder sb = new StringBuilder("PRILoRA SameDiff injection: ").append(modules.size()).append(" modules, ")
                 .append(numBlocks).append(" blocks, ").append(adapterParameterCount()).append(" adapter parameters, ")
                 .append(frozenVariables.size()).append(" variables frozen\n");
-        for (GraphModule s : sites) {
+        for (GraphModule s : modules) {
             sb.append("  ").append(s).append('\n');
         }
         return sb.toString();
@@ -84,11 +84,11 @@ public final class InjectionReport {
         }
         InjectionReport r = (InjectionReport) o;
         return numBlocks == r.numBlocks && config.equals(r.config) && frozenVariables.equals(r.frozenVariables)
-                && sites.toString().equals(r.sites.toString());
+                && modules.toString().equals(r.modules.toString());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(config, frozenVariables, numBlocks, sites.toString());
+        return Objects.hash(config, frozenVariables, numBlocks, modules.toString());
     }
 }

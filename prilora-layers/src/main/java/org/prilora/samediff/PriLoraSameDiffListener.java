@@ -13,12 +13,11 @@ import org.nd4j.autodiff.samediff.internal.Variable;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
 import org.prilora.config.NonFinitePolicy;
-import org.prilora.ops.PriLoraPruner;
+import org.prilora.ops.ModuleState;
+import org.prilora.ops.PruningEngine;
 import org.prilora.config.PruningSchedule;
 import org.prilora.ops.InputNormStats;
 import org.prilora.ops.NonFiniteInputException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -30,7 +29,8 @@ import java.util.Objects;
 /**
  * The PRILoRA training listener for SameDiff graphs adapted by {@link SameDiffPriLora#inject} and trained with
  * {@code sd.fit}: it keeps every adapted multiplication's input statistics x̄ and prunes A on the
- * {@link PruningSchedule}'s steps, with the semantics of the DL4J {@link org.prilora.PriLoraListener}.
+ * {@link PruningSchedule}'s steps through the same statistics-and-pruning core as the DL4J
+ * {@link org.prilora.PriLoraListener} ({@link PruningEngine}), so both paths train the same model alike.
  *
  * <h2>When things happen in a SameDiff training iteration</h2>
  * SameDiff ({@code TrainingSession}) applies each VARIABLE's update as soon as its gradient has been computed,
@@ -45,12 +45,10 @@ import java.util.Objects;
  *       here with a {@link NonFiniteInputException} under {@link NonFinitePolicy#FAIL}: the loss, and hence every
  *       gradient and update, depends on these forward values, so no parameter has changed yet, and no statistic
  *       or mask either;</li>
- *   <li>{@code preUpdate}: in PERSISTENT_MASK mode the update of each A is multiplied by its mask, so pruned entries
- *       of A itself stay exactly zero (the forward pass uses {@code A⊙M} anyway);</li>
- *   <li>{@code iterationDone} (after the updates): the batch's norms are folded into each site's x̄ (the state
- *       constant {@code <W>_lora_state}), then, on a pruning step, A (and the mask) are pruned by
- *       {@code |A| ⊙ x̄}. Folding here rather than before the updates changes nothing: statistics are read only
- *       by pruning, which comes after both, exactly as in the DL4J listener.</li>
+ *   <li>{@code iterationDone} (after the updates): the batch's norms are folded into each module's x̄ (the state
+ *       constant {@code <W>_lora_state}), persistent masks are re-applied ({@code A ← A⊙M}) and, on a pruning step,
+ *       A (and the mask) are pruned by {@code |A| ⊙ x̄}. Folding here rather than before the updates changes
+ *       nothing: statistics are read only by pruning, which comes after both, exactly as in the DL4J listener.</li>
  * </ol>
  * The step is SameDiff's iteration count + 1 ({@code at.iteration()} is 0 in the first iteration); the count is
  * part of the TrainingConfig that {@code sd.save} writes, so a restored graph resumes the schedule. Statistics,
@@ -61,26 +59,20 @@ import java.util.Objects;
  * so inference and evaluation never change the statistics. One instance serves one training loop at a time.
  */
 public class PriLoraSameDiffListener extends BaseListener {
-    private static final Logger log = LoggerFactory.getLogger(PriLoraSameDiffListener.class);
 
     private final PruningSchedule scheduleOverride;
     private final NonFinitePolicy nonFinitePolicy;
+    private PruningEngine engine;
 
     // Bound graph (the one fit was called on) and what was read from it.
     private SameDiff graph;
     private List<GraphModule> sites;
-    private PruningSchedule schedule;
     private Map<String, List<GraphModule>> sitesByInput;
-    private Map<String, GraphModule> maskedSitesByA;
 
     // Current iteration.
     private final Map<String, INDArray> pendingNorms = new HashMap<>();
     private boolean skipBatch;
     private long step;
-
-    private long skippedBatches;
-    private long pruningStepsDone;
-    private long lastPrunedStep = -1;
 
     /** Uses the pruning schedule of the configuration stored in the graph at injection, and fails on NaN/Inf. */
     public PriLoraSameDiffListener() {
@@ -88,8 +80,7 @@ public class PriLoraSameDiffListener extends BaseListener {
     }
 
     /**
-     * @param scheduleOverride schedule to use instead of the graph's, or null; its mode must equal the mode the
-     *                         graph was injected with (a mask exists only in PERSISTENT_MASK mode)
+     * @param scheduleOverride schedule to use instead of the graph's, or null
      * @param nonFinitePolicy  what to do with a batch whose adapted inputs hold NaN or infinity
      */
     public PriLoraSameDiffListener(PruningSchedule scheduleOverride, NonFinitePolicy nonFinitePolicy) {
@@ -104,22 +95,22 @@ public class PriLoraSameDiffListener extends BaseListener {
 
     /** Batches left out of the statistics under {@link NonFinitePolicy#SKIP_STATISTICS}. */
     public long getSkippedBatches() {
-        return skippedBatches;
+        return engine == null ? 0 : engine.skippedBatches();
     }
 
     /** Pruning steps this listener has run. */
     public long getPruningStepsDone() {
-        return pruningStepsDone;
+        return engine == null ? 0 : engine.pruningStepsDone();
     }
 
     /** The last step that pruned, or -1. */
     public long getLastPrunedStep() {
-        return lastPrunedStep;
+        return engine == null ? -1 : engine.lastPrunedStep();
     }
 
     /** The schedule in use (null before the first iteration). */
     public PruningSchedule getSchedule() {
-        return schedule;
+        return engine == null ? null : engine.schedule();
     }
 
     private void bind(SameDiff sd) {
@@ -127,24 +118,14 @@ public class PriLoraSameDiffListener extends BaseListener {
             return;
         }
         InjectionReport r = SameDiffPriLora.report(sd);
-        PruningSchedule s = scheduleOverride == null ? r.config().pruning() : scheduleOverride;
-        if (s.mode() != r.config().pruning().mode()) {
-            throw new IllegalStateException("PRILoRA: the listener's pruning mode " + s.mode() + " differs from the mode "
-                    + r.config().pruning().mode() + " the graph was injected with (masks exist only in PERSISTENT_MASK mode)");
-        }
         Map<String, List<GraphModule>> byInput = new LinkedHashMap<>();
-        Map<String, GraphModule> byA = new HashMap<>();
-        for (GraphModule site : r.sites()) {
-            byInput.computeIfAbsent(site.inputName(), k -> new ArrayList<>()).add(site);
-            if (site.maskName() != null) {
-                byA.put(site.aName(), site);
-            }
+        for (GraphModule m : r.modules()) {
+            byInput.computeIfAbsent(m.inputName(), k -> new ArrayList<>()).add(m);
         }
+        engine = new PruningEngine(scheduleOverride == null ? r.config().pruning() : scheduleOverride, nonFinitePolicy);
         graph = sd;
-        sites = r.sites();
-        schedule = s;
+        sites = r.modules();
         sitesByInput = byInput;
-        maskedSitesByA = byA;
     }
 
     @Override
@@ -202,31 +183,20 @@ public class PriLoraSameDiffListener extends BaseListener {
         // A c-ordered copy first: outputs of some ND4J M2.1 ops (xw_plus_b, and ops that inherit its layout) carry
         // order flag 'f' with c strides, which Java-side ops such as mul misread.
         INDArray norms = InputNormStats.batchNorms(activation.dup('c'), null, null, s.get(0).nIn()).detach();
-        if (!Double.isFinite(norms.sumNumber().doubleValue())) {
-            String where = "input '" + inputName + "' of " + s.stream().map(GraphModule::weightName).toList();
-            if (nonFinitePolicy == NonFinitePolicy.FAIL) {
-                pendingNorms.clear();
-                throw new NonFiniteInputException("PRILoRA: the " + where + " holds NaN or infinity at step " + step
-                        + "; the batch was rejected in the forward pass, before any update (parameters, statistics and"
-                        + " masks unchanged)");
-            }
+        String where = "input '" + inputName + "' of " + s.stream().map(GraphModule::weightName).toList();
+        boolean admitted;
+        try {
+            admitted = engine.admit(step, where, norms);   // in the forward pass: before any update
+        } catch (NonFiniteInputException e) {
+            pendingNorms.clear();
+            throw e;
+        }
+        if (!admitted) {
             skipBatch = true;
             pendingNorms.clear();
-            skippedBatches++;
-            log.warn("PRILoRA: {} holds NaN or infinity at step {}; batch left out of the statistics ({} so far)",
-                    where, step, skippedBatches);
             return;
         }
         pendingNorms.put(inputName, norms);
-    }
-
-    @Override
-    public void preUpdate(SameDiff sd, At at, Variable v, INDArray update) {
-        GraphModule site = maskedSitesByA == null ? null : maskedSitesByA.get(v.getName());
-        if (site != null) {
-            // Masked entries get no update, so a pruned entry of A stays exactly zero (Adam's momentum would move it).
-            update.muli(site.mask(graph).castTo(update.dataType()));
-        }
     }
 
     @Override
@@ -235,35 +205,35 @@ public class PriLoraSameDiffListener extends BaseListener {
             return;
         }
         if (!skipBatch) {
-            for (String input : sitesByInput.keySet()) {
-                if (!pendingNorms.containsKey(input)) {
-                    throw new IllegalStateException("PRILoRA: input '" + input + "' of an adapted weight was not computed in step "
+            Map<String, INDArray> byModule = new HashMap<>();
+            for (Map.Entry<String, List<GraphModule>> e : sitesByInput.entrySet()) {
+                INDArray n = pendingNorms.get(e.getKey());
+                if (n == null) {
+                    throw new IllegalStateException("PRILoRA: input '" + e.getKey() + "' of an adapted weight was not computed in step "
                             + step + "; is the listener attached to the graph that is being trained?");
                 }
+                for (GraphModule m : e.getValue()) {
+                    byModule.put(m.moduleName(), n);
+                }
             }
-            for (GraphModule site : sites) {
-                InputNormStats.wrap(site.inputNormState(graph), schedule.emaBeta())
-                        .updateFromBatchNorms(pendingNorms.get(site.inputName()));
-            }
+            engine.fold(states(), byModule);
         }
         pendingNorms.clear();
-        if (!schedule.isPruningStep(step)) {
-            return;
+        engine.afterUpdate(step, states());
+    }
+
+    /** The modules' live arrays, fetched each step (SameDiff may re-associate a variable's array). */
+    private List<ModuleState> states() {
+        List<ModuleState> out = new ArrayList<>(sites.size());
+        for (GraphModule m : sites) {
+            out.add(new ModuleState(m.moduleName(), m.a(graph), m.mask(graph), m.inputNormState(graph)));
         }
-        for (GraphModule site : sites) {
-            InputNormStats stats = InputNormStats.wrap(site.inputNormState(graph), schedule.emaBeta());
-            if (!stats.isInitialized()) {
-                continue;   // nothing to score with yet
-            }
-            PriLoraPruner.prune(site.a(graph), stats.norms(), schedule.fraction(), site.mask(graph));
-        }
-        pruningStepsDone++;
-        lastPrunedStep = step;
+        return out;
     }
 
     @Override
     public String toString() {
-        return "PriLoraSameDiffListener{" + (schedule != null ? schedule : scheduleOverride == null ? "graph's schedule"
+        return "PriLoraSameDiffListener{" + (engine != null ? engine.schedule() : scheduleOverride == null ? "graph's schedule"
                 : scheduleOverride) + ", nonFinitePolicy=" + nonFinitePolicy + "}";
     }
 }

@@ -19,7 +19,7 @@ import org.nd4j.linalg.learning.GradientUpdater;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.prilora.ops.LoraLinear;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.config.PruningMode;
+import org.prilora.ops.AdapterState;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -88,33 +88,6 @@ public final class SameDiffPriLora {
 
     // =================================================================== inject
 
-    /** A supported op found in the graph. */
-    private static final class Candidate {
-        final String opName;
-        final GraphModule.OpKind kind;
-        final String input;
-        final String weight;
-        final String bias;
-        final String output;
-        final boolean transposeA;
-        final boolean transposeB;
-        final boolean transposeResult;
-        final double alpha;
-
-        Candidate(String opName, GraphModule.OpKind kind, String input, String weight, String bias, String output,
-                  boolean transposeA, boolean transposeB, boolean transposeResult, double alpha) {
-            this.opName = opName;
-            this.kind = kind;
-            this.input = input;
-            this.weight = weight;
-            this.bias = bias;
-            this.output = output;
-            this.transposeA = transposeA;
-            this.transposeB = transposeB;
-            this.transposeResult = transposeResult;
-            this.alpha = alpha;
-        }
-    }
 
     /**
      * Adds PRILoRA adapters to the matrix multiplications of {@code sd} whose weight {@code selector} selects, in
@@ -132,7 +105,7 @@ public final class SameDiffPriLora {
         if (GraphMetadata.isPresent(sd)) {
             InjectionReport existing = GraphMetadata.read(sd);
             throw new IllegalStateException("PRILoRA: this graph already holds adapters on "
-                    + existing.sites().stream().map(GraphModule::weightName).toList()
+                    + existing.modules().stream().map(GraphModule::weightName).toList()
                     + "; injecting twice is not supported (merge first, or inject into the original graph)");
         }
         if (sd.hasGradientFunction()) {
@@ -140,12 +113,12 @@ public final class SameDiffPriLora {
                     + " or createGradFunction ran); inject adapters before the first gradient computation, e.g. into a"
                     + " graph freshly built or restored with SameDiff.load");
         }
-        if (cfg.loraDropout() > 0) {
-            throw new IllegalArgumentException("PRILoRA: loraDropout " + cfg.loraDropout() + " is not supported for SameDiff"
+        if (cfg.adapter().loraDropout() > 0) {
+            throw new IllegalArgumentException("PRILoRA: loraDropout " + cfg.adapter().loraDropout() + " is not supported for SameDiff"
                     + " graphs (LoraLinear.forward has no dropout); use loraDropout(0)");
         }
 
-        List<Candidate> all = candidates(sd);
+        List<Candidate> all = Candidate.all(sd);
         List<Candidate> matched = new ArrayList<>();
         for (Candidate c : all) {
             if (selector.matches(c.weight)) {
@@ -157,7 +130,7 @@ public final class SameDiffPriLora {
                     + "xw_plus_b ops in this graph (VARIABLE or CONSTANT second operands): "
                     + all.stream().map(c -> c.weight).distinct().toList());
         }
-        validate(sd, matched, cfg);
+        Candidate.validate(sd, matched, cfg);
 
         List<String> names = matched.stream().map(c -> c.weight).toList();
         int[] blocks = selector.blocks(names);
@@ -169,7 +142,7 @@ public final class SameDiffPriLora {
 
         // ---- from here on the graph changes
         List<String> frozen = freezeBaseModel(sd, cfg);
-        boolean masked = cfg.pruning().mode() == PruningMode.PERSISTENT_MASK;
+        boolean masked = cfg.adapter().hasMask();
         List<GraphModule> sites = new ArrayList<>();
         Random rng = Nd4j.getRandomFactory().getNewRandomInstance(cfg.seed());
         try {
@@ -185,122 +158,6 @@ public final class SameDiffPriLora {
         return report;
     }
 
-    /** Every supported op whose second operand is a VARIABLE or CONSTANT, in graph (insertion) order. */
-    private static List<Candidate> candidates(SameDiff sd) {
-        List<Candidate> out = new ArrayList<>();
-        for (SameDiffOp op : sd.getOps().values()) {
-            DifferentialFunction f = op.getOp();
-            GraphModule.OpKind kind;
-            // Exact classes: subclasses (none in M2.1) could change the semantics.
-            if (f != null && f.getClass() == Mmul.class) {
-                kind = GraphModule.OpKind.MMUL;
-            } else if (f != null && f.getClass() == XwPlusB.class) {
-                kind = GraphModule.OpKind.XW_PLUS_B;
-            } else {
-                continue;
-            }
-            List<String> in = op.getInputsToOp();
-            List<String> outs = op.getOutputsOfOp();
-            if (in == null || in.size() < 2 || outs == null || outs.size() != 1) {
-                continue;
-            }
-            Variable w = sd.getVariables().get(in.get(1));
-            if (w == null) {
-                continue;
-            }
-            VariableType t = w.getVariable().getVariableType();
-            if (t != VariableType.VARIABLE && t != VariableType.CONSTANT) {
-                continue;   // activation × activation (e.g. Q·Kᵀ): nothing to adapt
-            }
-            boolean ta = false, tb = false, tr = false;
-            double alpha = 1.0;
-            if (kind == GraphModule.OpKind.MMUL) {
-                DynamicCustomOp dc = (DynamicCustomOp) f;
-                long[] ia = dc.iArgs();
-                ta = flag(ia, 0, f, "transposeA");
-                tb = flag(ia, 1, f, "transposeB");
-                tr = flag(ia, 2, f, "transposeResult");
-                double[] ta2 = dc.tArgs();
-                if (ta2 != null && ta2.length > 0) {
-                    alpha = ta2[0];
-                }
-            }
-            String bias = kind == GraphModule.OpKind.XW_PLUS_B && in.size() > 2 ? in.get(2) : null;
-            out.add(new Candidate(op.getName(), kind, in.get(0), in.get(1), bias, outs.get(0), ta, tb, tr, alpha));
-        }
-        return out;
-    }
-
-    private static boolean flag(long[] iArgs, int i, DifferentialFunction f, String property) {
-        if (iArgs != null && iArgs.length > i) {
-            return iArgs[i] != 0;
-        }
-        Map<String, Object> p = f.propertiesForFunction();
-        return p != null && Boolean.TRUE.equals(p.get(property));
-    }
-
-    /** Checks every matched op before anything changes, and reports all problems at once. */
-    private static void validate(SameDiff sd, List<Candidate> matched, PriLoraConfig cfg) {
-        List<String> problems = new ArrayList<>();
-        Set<String> weights = new HashSet<>();
-        for (Candidate c : matched) {
-            String where = "weight '" + c.weight + "' (op '" + c.opName + "')";
-            if (!weights.add(c.weight)) {
-                problems.add(where + ": the weight feeds more than one op; shared weights are not supported");
-                continue;
-            }
-            if (c.transposeA || c.transposeResult) {
-                problems.add(where + ": mmul with transposeA=" + c.transposeA + ", transposeResult=" + c.transposeResult
-                        + " is not supported (only x·W and x·Wᵀ, i.e. transposeB, can be adapted)");
-            }
-            if (c.alpha != 1.0) {
-                problems.add(where + ": mmul with alpha " + c.alpha + " is not supported (expected 1)");
-            }
-            if (c.input.equals(c.weight)) {
-                problems.add(where + ": the weight is also the op's first operand");
-            }
-            INDArray w = sd.getArrForVarName(c.weight);
-            if (w == null || w.rank() != 2 || !w.dataType().isFPType()) {
-                problems.add(where + ": expected a 2-D floating-point weight, got "
-                        + (w == null ? "no array" : Arrays.toString(w.shape()) + " " + w.dataType()));
-            }
-            Variable wv = sd.getVariables().get(c.weight);
-            List<String> users = wv.getInputsForOp() == null ? List.of() : wv.getInputsForOp();
-            if (!users.equals(List.of(c.opName))) {
-                problems.add(where + ": the weight feeds the ops " + users + "; shared weights are not supported");
-            }
-            SameDiffOp op = sd.getOps().get(c.opName);
-            if (notEmpty(op.getControlDeps()) || notEmpty(op.getVarControlDeps()) || notEmpty(op.getControlDepFor())) {
-                problems.add(where + ": the op has control dependencies, which injection cannot carry over");
-            }
-            Variable y = sd.getVariables().get(c.output);
-            if (notEmpty(y.getControlDeps()) || notEmpty(y.getControlDepsForOp()) || notEmpty(y.getControlDepsForVar())) {
-                problems.add(where + ": its output '" + c.output + "' has control dependencies, which injection cannot carry over");
-            }
-            for (String suffix : List.of(A_SUFFIX, B_SUFFIX, STATE_SUFFIX, MASK_SUFFIX)) {
-                if (sd.hasVariable(c.weight + suffix)) {
-                    problems.add(where + ": a variable named '" + c.weight + suffix + "' already exists");
-                }
-            }
-            if (cfg.modulesToSave().contains(c.weight)) {
-                problems.add(where + ": it is both adapted and listed in modulesToSave");
-            }
-        }
-        for (String m : cfg.modulesToSave()) {
-            SDVariable v = sd.getVariable(m);
-            if (v == null || v.getVariableType() != VariableType.VARIABLE) {
-                problems.add("modulesToSave names '" + m + "', which is not a VARIABLE of this graph"
-                        + (v == null ? "" : " (it is a " + v.getVariableType() + ")"));
-            }
-        }
-        if (!problems.isEmpty()) {
-            throw new IllegalArgumentException("PRILoRA: cannot adapt this graph:\n  - " + String.join("\n  - ", problems));
-        }
-    }
-
-    private static boolean notEmpty(List<?> l) {
-        return l != null && !l.isEmpty();
-    }
 
     /** Turns every floating-point VARIABLE not in modulesToSave into a CONSTANT; returns their names. */
     private static List<String> freezeBaseModel(SameDiff sd, PriLoraConfig cfg) {
@@ -324,7 +181,7 @@ public final class SameDiffPriLora {
         DataType dt = wArr.dataType();
         long nIn = c.transposeB ? wArr.size(1) : wArr.size(0);
         long nOut = c.transposeB ? wArr.size(0) : wArr.size(1);
-        double scale = cfg.scalingMode().scale(cfg.alpha(), rank);
+        double scale = cfg.adapter().scale(rank);
         VariableType weightType = frozen.contains(c.weight) ? VariableType.VARIABLE : VariableType.CONSTANT;
         VariableType biasType = null;
         if (c.bias != null) {
@@ -336,11 +193,14 @@ public final class SameDiffPriLora {
         Set<String> varsBefore = new HashSet<>(sd.getVariables().keySet());
 
         INDArray aArr = Nd4j.create(dt, rank, nIn);
-        cfg.init().initA(aArr, rng);
+        INDArray bArr = Nd4j.create(dt, nOut, rank);
+        INDArray stateArr = Nd4j.create(dt, nIn + 1);
+        INDArray maskArr = masked ? Nd4j.create(dt, rank, nIn) : null;
+        AdapterState.init(aArr, bArr, maskArr, stateArr, cfg.adapter().init(), rng);
         SDVariable a = sd.var(c.weight + A_SUFFIX, aArr);
-        SDVariable b = sd.var(c.weight + B_SUFFIX, Nd4j.zeros(dt, nOut, rank));
-        sd.constant(c.weight + STATE_SUFFIX, Nd4j.zeros(dt, nIn + 1));
-        SDVariable mask = masked ? sd.constant(c.weight + MASK_SUFFIX, Nd4j.ones(dt, rank, nIn)) : null;
+        SDVariable b = sd.var(c.weight + B_SUFFIX, bArr);
+        sd.constant(c.weight + STATE_SUFFIX, stateArr);
+        SDVariable mask = masked ? sd.constant(c.weight + MASK_SUFFIX, maskArr) : null;
         addUpdaterState(sd, a);
         addUpdaterState(sd, b);
 
@@ -424,20 +284,6 @@ public final class SameDiffPriLora {
         }
     }
 
-    /** Removes a variable, its array and any updater state. */
-    static void removeVariable(SameDiff sd, String name) {
-        sd.getVariables().remove(name);
-        if (sd.getConstantArrays().hasArray(name)) {
-            sd.getConstantArrays().removeArray(name);
-        }
-        if (sd.getVariablesArrays().hasArray(name)) {
-            sd.getVariablesArrays().removeArray(name);
-        }
-        if (sd.getUpdaterMap() != null) {
-            sd.getUpdaterMap().remove(name);
-        }
-    }
-
     private static void closeQuietly(Random rng) {
         try {
             rng.close();
@@ -467,9 +313,9 @@ public final class SameDiffPriLora {
         return r;
     }
 
-    /** The adapted sites of {@code sd}, in graph order. */
-    public static List<GraphModule> sites(SameDiff sd) {
-        return report(sd).sites();
+    /** The adapted modules of {@code sd}, in graph order. */
+    public static List<GraphModule> modules(SameDiff sd) {
+        return report(sd).modules();
     }
 
     // =================================================================== merge
@@ -497,49 +343,6 @@ public final class SameDiffPriLora {
      * updater state; restored variables get fresh updater state if training was initialised.
      */
     public static SameDiff mergeInPlace(SameDiff sd) {
-        InjectionReport r = report(sd);
-        // Turning A and B into constants first drops the gradient function, cached sessions and their updater state.
-        List<SDVariable> adapters = new ArrayList<>();
-        for (GraphModule s : r.sites()) {
-            adapters.add(sd.getVariable(s.aName()));
-            adapters.add(sd.getVariable(s.bName()));
-        }
-        sd.convertToConstants(adapters);
-
-        for (GraphModule s : r.sites()) {
-            INDArray merged = LoraLinear.mergedWeight(s.w0(sd), s.a(sd), s.b(sd), s.mask(sd), s.scale());
-            if (s.weightTransposed()) {
-                merged = merged.transpose().dup('c');
-            }
-            Variable y = sd.getVariables().get(s.outputName());
-            List<String> consumers = y.getInputsForOp() == null ? null : new ArrayList<>(y.getInputsForOp());
-            for (String op : s.addedOps()) {
-                detachOp(sd, op);
-            }
-            for (String v : s.addedVariables()) {
-                removeVariable(sd, v);
-            }
-            sd.getVariables().remove(s.outputName());
-
-            SDVariable x = sd.getVariable(s.inputName());
-            SDVariable w = sd.getVariable(s.weightName());
-            SDVariable out = s.opKind() == GraphModule.OpKind.MMUL
-                    ? sd.mmul(x, w, false, s.weightTransposed(), false)
-                    : sd.nn.linear(x, w, sd.getVariable(s.biasName()));
-            sd.renameVariable(out.name(), s.outputName());
-            sd.getVariables().get(s.outputName()).setInputsForOp(consumers);
-            // A new array rather than an in-place write: the old one may be shared with the caller.
-            sd.associateArrayWithVariable(merged, w);
-        }
-        List<SDVariable> restore = new ArrayList<>();
-        for (String v : r.frozenVariables()) {
-            if (sd.hasVariable(v) && sd.getVariable(v).getVariableType() == VariableType.CONSTANT) {
-                restore.add(sd.getVariable(v));
-            }
-        }
-        sd.convertToVariables(restore);
-        GraphMetadata.remove(sd);
-        sd.getSessions().clear();
-        return sd;
+        return GraphMerge.mergeInPlace(sd, report(sd));
     }
 }

@@ -157,9 +157,9 @@ class PriLoraSameDiffListenerTest {
         BruteEma ref = new BruteEma();
         for (int step = 1; step <= batches.size(); step++) {
             DataSet ds = batches.get(step - 1);
-            inputs(sd, ph, ds.getFeatures(), r.sites()).forEach(ref::update);
+            inputs(sd, ph, ds.getFeatures(), r.modules()).forEach(ref::update);
             sd.fit(ds, listener);
-            for (GraphModule s : r.sites()) {
+            for (GraphModule s : r.modules()) {
                 double[] state = s.inputNormState(sd).castTo(DataType.DOUBLE).toDoubleVector();
                 double[] expected = ref.ema.get(s.inputName());
                 assertThat(state).hasSize(expected.length + 1);
@@ -181,9 +181,9 @@ class PriLoraSameDiffListenerTest {
         InjectionReport r = SameDiffPriLora.inject(sd, cfg(PruningMode.REGROW), MLP_WEIGHTS);
         sd.setListeners(new PriLoraSameDiffListener());
         sd.fit(SdGraphs.mlpBatches(1, 2).get(0));
-        INDArray state = r.sites().get(1).inputNormState(sd).dup();
+        INDArray state = r.modules().get(1).inputNormState(sd).dup();
         sd.output(Map.of("in", SdGraphs.features(3, 4, SdGraphs.NIN)), "logits");
-        assertThat(r.sites().get(1).inputNormState(sd)).isEqualTo(state);
+        assertThat(r.modules().get(1).inputNormState(sd)).isEqualTo(state);
         assertThat(state.getDouble(SdGraphs.HID)).isEqualTo(1.0);
     }
 
@@ -194,15 +194,15 @@ class PriLoraSameDiffListenerTest {
         SameDiff sd = SdGraphs.mlp(Style.MMUL, 4);
         InjectionReport r = SameDiffPriLora.inject(sd, cfg(PruningMode.REGROW), MLP_WEIGHTS);
         PriLoraSameDiffListener listener = new PriLoraSameDiffListener();
-        CaptureA capture = new CaptureA(r.sites());
+        CaptureA capture = new CaptureA(r.modules());
         BruteEma ref = new BruteEma();
         List<DataSet> batches = SdGraphs.mlpBatches(5, 31);
         for (int step = 1; step <= batches.size(); step++) {
             DataSet ds = batches.get(step - 1);
-            inputs(sd, "in", ds.getFeatures(), r.sites()).forEach(ref::update);
+            inputs(sd, "in", ds.getFeatures(), r.modules()).forEach(ref::update);
             sd.fit(ds, capture, listener);
             boolean pruning = step % 2 == 0;
-            for (GraphModule s : r.sites()) {
+            for (GraphModule s : r.modules()) {
                 INDArray updated = capture.a.get(s.weightName());
                 INDArray a = s.a(sd);
                 if (!pruning) {
@@ -217,7 +217,7 @@ class PriLoraSameDiffListenerTest {
             }
         }
         // REGROW: pruned entries were trained again after step 4.
-        assertThat(zerosPerRow(r.sites().get(0).a(sd))).containsOnly(0);
+        assertThat(zerosPerRow(r.modules().get(0).a(sd))).containsOnly(0);
     }
 
     @Test
@@ -229,7 +229,7 @@ class PriLoraSameDiffListenerTest {
         List<DataSet> batches = SdGraphs.mlpBatches(7, 41);
         for (int step = 1; step <= batches.size(); step++) {
             sd.fit(batches.get(step - 1), listener);
-            for (GraphModule s : r.sites()) {
+            for (GraphModule s : r.modules()) {
                 INDArray mask = s.mask(sd);
                 INDArray a = s.a(sd);
                 if (step < 2) {
@@ -271,7 +271,7 @@ class PriLoraSameDiffListenerTest {
         assertThat(second.getLastPrunedStep()).isEqualTo(6);
         assertThat(second.getPruningStepsDone()).isEqualTo(2);   // steps 4 and 6
 
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             assertThat(s.a(resumed)).as(s.aName()).isEqualTo(s.a(straight));
             assertThat(s.b(resumed)).as(s.bName()).isEqualTo(s.b(straight));
             assertThat(s.inputNormState(resumed)).as(s.stateName()).isEqualTo(s.inputNormState(straight));
@@ -294,7 +294,7 @@ class PriLoraSameDiffListenerTest {
         PriLoraSameDiffListener listener = new PriLoraSameDiffListener();
         sd.fit(new ExistingDataSetIterator(SdGraphs.mlpBatches(2, 61)), 1, listener);
         Map<String, INDArray> before = new HashMap<>();
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             for (String v : List.of(s.aName(), s.bName(), s.stateName(), s.maskName())) {
                 before.put(v, sd.getArrForVarName(v).dup());
             }
@@ -311,7 +311,7 @@ class PriLoraSameDiffListenerTest {
 
         // Training goes on with the next good batch, as step 3.
         sd.fit(SdGraphs.mlpBatches(1, 63).get(0), listener);
-        assertThat(r.sites().get(0).inputNormState(sd).getDouble(r.sites().get(0).nIn())).isEqualTo(3.0);
+        assertThat(r.modules().get(0).inputNormState(sd).getDouble(r.modules().get(0).nIn())).isEqualTo(3.0);
     }
 
     @Test
@@ -321,7 +321,7 @@ class PriLoraSameDiffListenerTest {
         PriLoraSameDiffListener listener = new PriLoraSameDiffListener(null, NonFinitePolicy.SKIP_STATISTICS);
         sd.fit(SdGraphs.mlpBatches(1, 71).get(0), listener);
         Map<String, INDArray> states = new HashMap<>();
-        r.sites().forEach(s -> states.put(s.stateName(), s.inputNormState(sd).dup()));
+        r.modules().forEach(s -> states.put(s.stateName(), s.inputNormState(sd).dup()));
         DataSet bad = SdGraphs.mlpBatches(1, 72).get(0);
         bad.getFeatures().putScalar(0, 0, Double.POSITIVE_INFINITY);
         sd.fit(bad, listener);

@@ -39,8 +39,8 @@ class SameDiffAdapterFileTest {
             Map<String, INDArray> a = sd.output(Map.of("in", x), "logits");
             Map<String, INDArray> b = loaded.output(Map.of("in", x), "logits");
             assertThat(b.get("logits").equalsWithEps(a.get("logits"), 1e-6)).as("mode %s", mode).isTrue();
-            for (GraphModule s : SameDiffPriLora.sites(loaded)) {
-                assertThat(s.inputNormState(loaded)).isEqualTo(SameDiffPriLora.report(sd).site(s.weightName()).inputNormState(sd));
+            for (GraphModule s : SameDiffPriLora.modules(loaded)) {
+                assertThat(s.inputNormState(loaded)).isEqualTo(SameDiffPriLora.report(sd).module(s.weightName()).inputNormState(sd));
             }
         }
     }

@@ -89,11 +89,11 @@ class SameDiffPriLoraTest {
         }
 
         assertThat(r.numBlocks()).isEqualTo(3);
-        assertThat(r.sites()).extracting(GraphModule::weightName).containsExactly("layer_0/W", "layer_1/W", "layer_2/W");
-        assertThat(r.sites()).extracting(GraphModule::block).containsExactly(0, 1, 2);
-        assertThat(r.sites()).extracting(GraphModule::rank).containsExactly(2, 4, 6);
-        assertThat(r.sites()).extracting(GraphModule::inputName).containsExactly("in", "layer_0/out", "layer_1/out");
-        GraphModule s2 = r.site("layer_2/W");
+        assertThat(r.modules()).extracting(GraphModule::weightName).containsExactly("layer_0/W", "layer_1/W", "layer_2/W");
+        assertThat(r.modules()).extracting(GraphModule::block).containsExactly(0, 1, 2);
+        assertThat(r.modules()).extracting(GraphModule::rank).containsExactly(2, 4, 6);
+        assertThat(r.modules()).extracting(GraphModule::inputName).containsExactly("in", "layer_0/out", "layer_1/out");
+        GraphModule s2 = r.module("layer_2/W");
         assertThat(s2.moduleName()).isEqualTo("layer_2/W");
         assertThat(s2.opKind()).isEqualTo(style == Style.MMUL ? GraphModule.OpKind.MMUL : GraphModule.OpKind.XW_PLUS_B);
         assertThat(s2.biasName()).isEqualTo(style == Style.MMUL ? null : "layer_2/b");
@@ -124,12 +124,12 @@ class SameDiffPriLoraTest {
         SameDiff b = SdGraphs.mlp(Style.MMUL, 1);
         InjectionReport ra = SameDiffPriLora.inject(a, cfg(PruningMode.REGROW), MLP_WEIGHTS);
         SameDiffPriLora.inject(b, cfg(PruningMode.REGROW), MLP_WEIGHTS);
-        for (GraphModule s : ra.sites()) {
+        for (GraphModule s : ra.modules()) {
             assertThat(s.a(b)).isEqualTo(s.a(a));
         }
         SameDiff c = SdGraphs.mlp(Style.MMUL, 1);
         SameDiffPriLora.inject(c, cfg(PruningMode.REGROW).toBuilder().seed(8).build(), MLP_WEIGHTS);
-        assertThat(ra.sites().get(0).a(c)).isNotEqualTo(ra.sites().get(0).a(a));
+        assertThat(ra.modules().get(0).a(c)).isNotEqualTo(ra.modules().get(0).a(a));
     }
 
     @ParameterizedTest
@@ -137,17 +137,17 @@ class SameDiffPriLoraTest {
     void onlyAAndBAreTrainedAndFrozenWeightsStayBitIdentical(Style style) {
         SameDiff sd = SdGraphs.mlp(style, 2);
         InjectionReport r = SameDiffPriLora.inject(sd, cfg(PruningMode.REGROW), MLP_WEIGHTS);
-        Set<String> adapters = r.sites().stream().flatMap(s -> List.of(s.aName(), s.bName()).stream()).collect(Collectors.toSet());
+        Set<String> adapters = r.modules().stream().flatMap(s -> List.of(s.aName(), s.bName()).stream()).collect(Collectors.toSet());
 
         assertThat(snapshot(sd, VariableType.VARIABLE).keySet()).containsExactlyInAnyOrderElementsOf(adapters);
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             assertThat(sd.getVariable(s.weightName()).getVariableType()).isEqualTo(VariableType.CONSTANT);
             assertThat(sd.getVariable(s.stateName()).getVariableType()).isEqualTo(VariableType.CONSTANT);
         }
         DataSet batch = SdGraphs.mlpBatches(1, 3).get(0);
         Map<String, INDArray> grads = sd.calculateGradients(Map.of("in", batch.getFeatures(), "label", batch.getLabels()),
                 new ArrayList<>(adapters));
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             assertThat(grads.get(s.bName()).amaxNumber().doubleValue()).as(s.bName()).isPositive();   // B = 0, so dA = 0
             assertThat(sd.getGradForVariable(s.weightName())).as("no gradient for " + s.weightName()).isNull();
         }
@@ -156,7 +156,7 @@ class SameDiffPriLoraTest {
         Map<String, INDArray> trainedBefore = snapshot(sd, VariableType.VARIABLE);
         sd.fit(new ExistingDataSetIterator(SdGraphs.mlpBatches(4, 4)), 1, new PriLoraSameDiffListener());
         Map<String, INDArray> frozenAfter = snapshot(sd, VariableType.CONSTANT);
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             assertThat(frozenAfter.get(s.weightName())).as(s.weightName()).isEqualTo(frozenBefore.get(s.weightName()));
             assertThat(sd.getArrForVarName(s.aName())).isNotEqualTo(trainedBefore.get(s.aName()));
             assertThat(sd.getArrForVarName(s.bName())).isNotEqualTo(trainedBefore.get(s.bName()));
@@ -189,9 +189,9 @@ class SameDiffPriLoraTest {
         SameDiff sd = SdGraphs.attention(3);
         InjectionReport r = SameDiffPriLora.inject(sd, cfg(PruningMode.REGROW),
                 WeightSelector.regex("attn/[qkvo]/W").blockBy(n -> 0));
-        assertThat(r.sites()).extracting(GraphModule::weightName).containsExactly("attn/q/W", "attn/k/W", "attn/v/W", "attn/o/W");
-        assertThat(r.sites()).extracting(GraphModule::rank).containsOnly(4);    // one block: mean of 2 and 6
-        assertThat(r.sites()).extracting(GraphModule::inputName).containsExactly("x", "x", "x", "ctx");
+        assertThat(r.modules()).extracting(GraphModule::weightName).containsExactly("attn/q/W", "attn/k/W", "attn/v/W", "attn/o/W");
+        assertThat(r.modules()).extracting(GraphModule::rank).containsOnly(4);    // one block: mean of 2 and 6
+        assertThat(r.modules()).extracting(GraphModule::inputName).containsExactly("x", "x", "x", "ctx");
         INDArray x = features(12, SdGraphs.T, SdGraphs.D);
         assertThat(maxRelDiff(out(sd, "x", x, "out"), out(base, "x", x, "out"))).isLessThanOrEqualTo(1e-6);
         // The adapted output's layout is one that Java-side ops read correctly (see SameDiffPriLora.adapt).
@@ -200,7 +200,7 @@ class SameDiffPriLoraTest {
 
         Map<String, INDArray> frozen = snapshot(sd, VariableType.CONSTANT);
         sd.fit(new ExistingDataSetIterator(SdGraphs.attentionBatches(3, 5)), 1, new PriLoraSameDiffListener());
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             assertThat(sd.getArrForVarName(s.weightName())).isEqualTo(frozen.get(s.weightName()));
         }
         // In place, on the graph that was just trained (it has a gradient function and updater state).
@@ -232,7 +232,7 @@ class SameDiffPriLoraTest {
         }
         SameDiff base = g[0], sd = g[1];
         InjectionReport r = SameDiffPriLora.inject(sd, cfg(PruningMode.PERSISTENT_MASK), WeightSelector.names("proj/W"));
-        GraphModule s = r.sites().get(0);
+        GraphModule s = r.modules().get(0);
         assertThat(s.weightTransposed()).isTrue();
         assertThat(s.nIn()).isEqualTo(NIN);
         assertThat(s.nOut()).isEqualTo(SdGraphs.NOUT);
@@ -265,7 +265,7 @@ class SameDiffPriLoraTest {
         assertThat(merged.getVariables().keySet()).containsExactlyInAnyOrderElementsOf(base.getVariables().keySet());
         assertThat(opTypes(merged)).isEqualTo(opTypes(base));
         assertThat(SameDiffPriLora.isAdapted(merged)).isFalse();
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             assertThat(merged.getVariable(s.weightName()).getVariableType()).isEqualTo(VariableType.VARIABLE);
             INDArray expected = LoraLinear.mergedWeight(s.w0(sd), s.a(sd), s.b(sd), s.mask(sd), s.scale());
             assertThat(merged.getArrForVarName(s.weightName())).isEqualTo(expected);
@@ -322,7 +322,7 @@ class SameDiffPriLoraTest {
         SameDiff sd = SameDiff.load(f, true);
         assertThat(sd.isInitializedTraining()).isTrue();
         InjectionReport r = SameDiffPriLora.inject(sd, cfg(PruningMode.REGROW), MLP_WEIGHTS);
-        Set<String> adapters = r.sites().stream().flatMap(s -> List.of(s.aName(), s.bName()).stream()).collect(Collectors.toSet());
+        Set<String> adapters = r.modules().stream().flatMap(s -> List.of(s.aName(), s.bName()).stream()).collect(Collectors.toSet());
         assertThat(sd.getUpdaterMap().keySet()).containsExactlyInAnyOrderElementsOf(adapters);
         Map<String, INDArray> frozen = snapshot(sd, VariableType.CONSTANT);
         sd.fit(new ExistingDataSetIterator(SdGraphs.mlpBatches(2, 2)), 1, new PriLoraSameDiffListener());
@@ -419,7 +419,7 @@ class SameDiffPriLoraTest {
     void namesOfAddedOpsAreScopedUnderTheWeight() {
         SameDiff sd = SdGraphs.mlp(Style.MMUL, 1);
         InjectionReport r = SameDiffPriLora.inject(sd, cfg(PruningMode.PERSISTENT_MASK), MLP_WEIGHTS);
-        for (GraphModule s : r.sites()) {
+        for (GraphModule s : r.modules()) {
             assertThat(s.addedOps()).isNotEmpty().allSatisfy(o -> assertThat(o).startsWith(s.weightName() + "_lora/"));
             assertThat(s.addedVariables()).contains(s.aName(), s.bName(), s.stateName(), s.maskName());
             assertThat(sd.getVariable(s.maskName()).getVariableType()).isEqualTo(VariableType.CONSTANT);

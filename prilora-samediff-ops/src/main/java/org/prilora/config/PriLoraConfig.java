@@ -18,41 +18,37 @@ import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
 /**
- * Everything that defines a PRILoRA adaptation of a model, in PEFT's terms: which modules to adapt
- * ({@code targetTypes} and/or the {@code targetModules} regex on layer names), the ranks by depth
- * ({@link RankSchedule}), {@code alpha} and the scaling mode, the pruning schedule, which other modules stay
- * trainable ({@code modulesToSave}), the initialisation of A and the seed. Immutable; build with
- * {@link #builder()}, which validates every field. Round-trips through JSON ({@link #toJson()}, {@link #fromJson}).
+ * Everything that defines a PRILoRA adaptation of a model, in PEFT's terms ({@code LoraConfig}): which modules to
+ * adapt ({@code targetTypes} and/or the {@code targetModules} regex on layer names), the ranks by depth
+ * ({@link RankSchedule}), the per-module {@link AdapterSettings} (alpha, scaling, pruning mode, A init, dropout),
+ * the pruning schedule, which other modules stay trainable ({@code modulesToSave}) and the seed of A's
+ * initialisation. Immutable; build with {@link #builder()}, which validates every field (its adapter knobs are
+ * flat, as in PEFT, and fill one {@link AdapterSettings}). Round-trips through JSON ({@link #toJson()},
+ * {@link #fromJson}).
  */
 public final class PriLoraConfig implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    /** Default target layer types: DL4J's dense and self-attention layers, and plain (full fine-tuning mode) BERT blocks. */
+    /** Default target layer types (simple class names): DL4J's dense and self-attention layers, and BERT blocks. */
     public static final Set<String> DEFAULT_TARGET_TYPES = Collections.unmodifiableSet(new LinkedHashSet<>(
-            List.of("DenseLayer", "SelfAttentionLayer", "PriLoraBertBlock")));
+            List.of("DenseLayer", "SelfAttentionLayer", "BertBlock")));
 
     private final RankSchedule rankSchedule;
-    private final double alpha;
-    private final ScalingMode scalingMode;
+    private final AdapterSettings adapter;
     private final Set<String> targetTypes;
     private final String targetModules;
     private final List<String> modulesToSave;
     private final PruningSchedule pruning;
-    private final AdapterInit init;
     private final long seed;
-    private final double loraDropout;
 
     private PriLoraConfig(Builder b) {
         this.rankSchedule = b.rankSchedule;
-        this.alpha = b.alpha;
-        this.scalingMode = b.scalingMode;
+        this.adapter = b.adapter.build();
         this.targetTypes = Collections.unmodifiableSet(new LinkedHashSet<>(b.targetTypes));
         this.targetModules = b.targetModules;
         this.modulesToSave = Collections.unmodifiableList(new ArrayList<>(b.modulesToSave));
         this.pruning = b.pruning;
-        this.init = b.init;
         this.seed = b.seed;
-        this.loraDropout = b.loraDropout;
     }
 
     public static Builder builder() {
@@ -60,9 +56,8 @@ public final class PriLoraConfig implements Serializable {
     }
 
     public Builder toBuilder() {
-        return new Builder().rankSchedule(rankSchedule).alpha(alpha).scalingMode(scalingMode).targetTypes(targetTypes)
-                .targetModules(targetModules).modulesToSave(modulesToSave).pruning(pruning).init(init).seed(seed)
-                .loraDropout(loraDropout);
+        return new Builder().rankSchedule(rankSchedule).adapter(adapter).targetTypes(targetTypes)
+                .targetModules(targetModules).modulesToSave(modulesToSave).pruning(pruning).seed(seed);
     }
 
     /**
@@ -79,12 +74,9 @@ public final class PriLoraConfig implements Serializable {
         return rankSchedule;
     }
 
-    public double alpha() {
-        return alpha;
-    }
-
-    public ScalingMode scalingMode() {
-        return scalingMode;
+    /** The settings every adapted module gets (alpha, scaling, pruning mode, A init, dropout). */
+    public AdapterSettings adapter() {
+        return adapter;
     }
 
     public Set<String> targetTypes() {
@@ -104,16 +96,8 @@ public final class PriLoraConfig implements Serializable {
         return pruning;
     }
 
-    public AdapterInit init() {
-        return init;
-    }
-
     public long seed() {
         return seed;
-    }
-
-    public double loraDropout() {
-        return loraDropout;
     }
 
     // ---------------------------------------------------------------- JSON
@@ -146,8 +130,8 @@ public final class PriLoraConfig implements Serializable {
     public String toJson() {
         Json j = new Json();
         j.rankSchedule = rankSchedule.toString();
-        j.loraAlpha = alpha;
-        j.useRslora = scalingMode == ScalingMode.ALPHA_OVER_SQRT_R;
+        j.loraAlpha = adapter.alpha();
+        j.useRslora = adapter.scalingMode() == ScalingMode.ALPHA_OVER_SQRT_R;
         j.targetTypes = new ArrayList<>(targetTypes);
         j.targetModules = targetModules;
         j.modulesToSave = new ArrayList<>(modulesToSave);
@@ -156,10 +140,10 @@ public final class PriLoraConfig implements Serializable {
         j.pruningStartStep = pruning.startStep();
         j.pruningEndStep = pruning.endStep();
         j.emaBeta = pruning.emaBeta();
-        j.pruningMode = pruning.mode().name();
-        j.initLoraWeights = init.name();
+        j.pruningMode = adapter.pruningMode().name();
+        j.initLoraWeights = adapter.init().name();
         j.seed = seed;
-        j.loraDropout = loraDropout;
+        j.loraDropout = adapter.loraDropout();
         try {
             return MAPPER.writeValueAsString(j);
         } catch (IOException e) {
@@ -181,8 +165,8 @@ public final class PriLoraConfig implements Serializable {
         PruningMode mode;
         AdapterInit in;
         try {
-            mode = PruningMode.valueOf(j.pruningMode == null ? "REGROW" : j.pruningMode);
-            in = AdapterInit.valueOf(j.initLoraWeights == null ? "KAIMING_UNIFORM" : j.initLoraWeights);
+            mode = j.pruningMode == null ? AdapterSettings.defaults().pruningMode() : PruningMode.valueOf(j.pruningMode);
+            in = j.initLoraWeights == null ? AdapterSettings.defaults().init() : AdapterInit.valueOf(j.initLoraWeights);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("json: unknown pruningMode '" + j.pruningMode + "' or initLoraWeights '" + j.initLoraWeights + "'");
         }
@@ -194,7 +178,8 @@ public final class PriLoraConfig implements Serializable {
                 .targetModules(j.targetModules)
                 .modulesToSave(j.modulesToSave == null ? List.of() : j.modulesToSave)
                 .pruning(PruningSchedule.builder().fraction(j.pruningFraction).interval(j.pruningInterval)
-                        .startStep(j.pruningStartStep).endStep(j.pruningEndStep).emaBeta(j.emaBeta).mode(mode).build())
+                        .startStep(j.pruningStartStep).endStep(j.pruningEndStep).emaBeta(j.emaBeta).build())
+                .pruningMode(mode)
                 .init(in)
                 .seed(j.seed)
                 .loraDropout(j.loraDropout)
@@ -207,36 +192,32 @@ public final class PriLoraConfig implements Serializable {
             return false;
         }
         PriLoraConfig c = (PriLoraConfig) o;
-        return rankSchedule.equals(c.rankSchedule) && alpha == c.alpha && scalingMode == c.scalingMode
+        return rankSchedule.equals(c.rankSchedule) && adapter.equals(c.adapter)
                 && targetTypes.equals(c.targetTypes) && Objects.equals(targetModules, c.targetModules)
-                && modulesToSave.equals(c.modulesToSave) && pruning.equals(c.pruning) && init == c.init && seed == c.seed
-                && loraDropout == c.loraDropout;
+                && modulesToSave.equals(c.modulesToSave) && pruning.equals(c.pruning) && seed == c.seed;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(rankSchedule, alpha, scalingMode, targetTypes, targetModules, modulesToSave, pruning, init, seed, loraDropout);
+        return Objects.hash(rankSchedule, adapter, targetTypes, targetModules, modulesToSave, pruning, seed);
     }
 
     @Override
     public String toString() {
-        return "PriLoraConfig{ranks=" + rankSchedule + ", alpha=" + alpha + ", scaling=" + scalingMode + ", targetTypes=" + targetTypes
-                + ", targetModules=" + targetModules + ", modulesToSave=" + modulesToSave + ", " + pruning + ", init=" + init
-                + ", seed=" + seed + ", loraDropout=" + loraDropout + "}";
+        return "PriLoraConfig{ranks=" + rankSchedule + ", " + adapter + ", targetTypes=" + targetTypes
+                + ", targetModules=" + targetModules + ", modulesToSave=" + modulesToSave + ", " + pruning
+                + ", seed=" + seed + "}";
     }
 
     /** Builder for {@link PriLoraConfig}; {@link #build()} validates every field and names the bad one. */
     public static final class Builder {
         private RankSchedule rankSchedule = RankSchedule.linear(4, 12);
-        private double alpha = 16;
-        private ScalingMode scalingMode = ScalingMode.ALPHA_OVER_R;
+        private AdapterSettings.Builder adapter = AdapterSettings.builder();
         private Set<String> targetTypes = DEFAULT_TARGET_TYPES;
         private String targetModules;
         private List<String> modulesToSave = List.of();
         private PruningSchedule pruning = PruningSchedule.builder().build();
-        private AdapterInit init = AdapterInit.KAIMING_UNIFORM;
         private long seed = 42;
-        private double loraDropout = 0.0;
 
         /** Ranks by depth (default 4 → 12, the paper's DeBERTa setting). */
         public Builder rankSchedule(RankSchedule s) {
@@ -244,13 +225,27 @@ public final class PriLoraConfig implements Serializable {
             return this;
         }
 
-        public Builder alpha(double alpha) {
-            this.alpha = alpha;
+        /** All adapter knobs at once (replaces what alpha, scalingMode, pruningMode, init and loraDropout set). */
+        public Builder adapter(AdapterSettings s) {
+            this.adapter = Objects.requireNonNull(s, "adapter").toBuilder();
             return this;
         }
 
+        /** See {@link AdapterSettings.Builder#alpha}. */
+        public Builder alpha(double alpha) {
+            adapter.alpha(alpha);
+            return this;
+        }
+
+        /** See {@link AdapterSettings.Builder#scalingMode}. */
         public Builder scalingMode(ScalingMode m) {
-            this.scalingMode = m;
+            adapter.scalingMode(m);
+            return this;
+        }
+
+        /** See {@link AdapterSettings.Builder#pruningMode}. */
+        public Builder pruningMode(PruningMode m) {
+            adapter.pruningMode(m);
             return this;
         }
 
@@ -285,8 +280,9 @@ public final class PriLoraConfig implements Serializable {
             return this;
         }
 
+        /** See {@link AdapterSettings.Builder#init}. */
         public Builder init(AdapterInit init) {
-            this.init = init;
+            adapter.init(init);
             return this;
         }
 
@@ -295,21 +291,15 @@ public final class PriLoraConfig implements Serializable {
             return this;
         }
 
-        /** Dropout on the adapter path's input (PEFT's lora_dropout), in [0, 1); dense layers only. */
+        /** See {@link AdapterSettings.Builder#loraDropout}. */
         public Builder loraDropout(double p) {
-            this.loraDropout = p;
+            adapter.loraDropout(p);
             return this;
         }
 
         public PriLoraConfig build() {
             if (rankSchedule == null) {
                 throw new IllegalArgumentException("rankSchedule: expected a RankSchedule, got null");
-            }
-            if (!(alpha > 0) || Double.isInfinite(alpha)) {
-                throw new IllegalArgumentException("alpha: expected a finite value > 0, got " + alpha);
-            }
-            if (scalingMode == null) {
-                throw new IllegalArgumentException("scalingMode: expected ALPHA_OVER_R or ALPHA_OVER_SQRT_R, got null");
             }
             if (targetTypes.isEmpty() && targetModules == null) {
                 throw new IllegalArgumentException("targetTypes/targetModules: expected at least one of them to select layers, got neither");
@@ -330,12 +320,7 @@ public final class PriLoraConfig implements Serializable {
             if (pruning == null) {
                 throw new IllegalArgumentException("pruning: expected a PruningSchedule (PruningSchedule.none() for plain LoRA), got null");
             }
-            if (init == null) {
-                throw new IllegalArgumentException("init: expected KAIMING_UNIFORM or GAUSSIAN, got null");
-            }
-            if (!(loraDropout >= 0 && loraDropout < 1)) {
-                throw new IllegalArgumentException("loraDropout: expected a value in [0, 1), got " + loraDropout);
-            }
+            adapter.build();    // validates the adapter knobs
             return new PriLoraConfig(this);
         }
     }

@@ -7,7 +7,8 @@ import java.util.Objects;
 
 /**
  * When and how much of each adapter's A matrix is pruned, and the EMA coefficient of the input
- * statistics that score it. Immutable; build with {@link #builder()}.
+ * statistics that score it. Immutable; build with {@link #builder()}. Whether pruned entries may grow back is a
+ * property of the adapters ({@link AdapterSettings#pruningMode()}), not of the schedule.
  *
  * <p>Steps count optimizer iterations starting at 1 for the first update. A step {@code t} prunes when
  * {@code startStep <= t <= endStep} and {@code (t - startStep) % interval == 0}.
@@ -27,7 +28,6 @@ public final class PruningSchedule implements Serializable {
     private final long startStep;
     private final long endStep;
     private final double emaBeta;
-    private final PruningMode mode;
 
     private PruningSchedule(Builder b) {
         this.fraction = b.fraction;
@@ -35,7 +35,6 @@ public final class PruningSchedule implements Serializable {
         this.startStep = b.startStep;
         this.endStep = b.endStep;
         this.emaBeta = b.emaBeta;
-        this.mode = b.mode;
     }
 
     public static Builder builder() {
@@ -50,7 +49,7 @@ public final class PruningSchedule implements Serializable {
     /** A builder holding this schedule's values. */
     public Builder toBuilder() {
         return new Builder().fraction(fraction).interval(interval).startStep(startStep).endStep(endStep)
-                .emaBeta(emaBeta).mode(mode);
+                .emaBeta(emaBeta);
     }
 
     /** Whether optimizer step {@code step} (1-based) prunes. */
@@ -86,10 +85,6 @@ public final class PruningSchedule implements Serializable {
         return emaBeta;
     }
 
-    public PruningMode mode() {
-        return mode;
-    }
-
     @Override
     public boolean equals(Object o) {
         if (!(o instanceof PruningSchedule)) {
@@ -97,19 +92,18 @@ public final class PruningSchedule implements Serializable {
         }
         PruningSchedule s = (PruningSchedule) o;
         return fraction == s.fraction && interval == s.interval && startStep == s.startStep && endStep == s.endStep
-                && emaBeta == s.emaBeta && mode == s.mode;
+                && emaBeta == s.emaBeta;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(fraction, interval, startStep, endStep, emaBeta, mode);
+        return Objects.hash(fraction, interval, startStep, endStep, emaBeta);
     }
 
     @Override
     public String toString() {
         return "PruningSchedule{fraction=" + fraction + ", interval=" + interval + ", startStep=" + startStep
-                + ", endStep=" + (endStep == Long.MAX_VALUE ? "end" : Long.toString(endStep)) + ", emaBeta=" + emaBeta
-                + ", mode=" + mode + "}";
+                + ", endStep=" + (endStep == Long.MAX_VALUE ? "end" : Long.toString(endStep)) + ", emaBeta=" + emaBeta + "}";
     }
 
     /** Builder for {@link PruningSchedule}; {@link #build()} validates every field. */
@@ -119,7 +113,6 @@ public final class PruningSchedule implements Serializable {
         private long startStep = DEFAULT_START_STEP;
         private long endStep = DEFAULT_END_STEP;
         private double emaBeta = DEFAULT_EMA_BETA;
-        private PruningMode mode = PruningMode.REGROW;
 
         /** Fraction γ of each row of A pruned at every pruning step, in [0, 1). */
         public Builder fraction(double fraction) {
@@ -151,11 +144,6 @@ public final class PruningSchedule implements Serializable {
             return this;
         }
 
-        public Builder mode(PruningMode mode) {
-            this.mode = mode;
-            return this;
-        }
-
         public PruningSchedule build() {
             if (!(fraction >= 0.0 && fraction < 1.0)) {
                 throw new IllegalArgumentException("fraction: expected a value in [0, 1), got " + fraction);
@@ -171,9 +159,6 @@ public final class PruningSchedule implements Serializable {
             }
             if (!(emaBeta >= 0.0 && emaBeta < 1.0)) {
                 throw new IllegalArgumentException("emaBeta: expected a value in [0, 1), got " + emaBeta);
-            }
-            if (mode == null) {
-                throw new IllegalArgumentException("mode: expected REGROW or PERSISTENT_MASK, got null");
             }
             return new PruningSchedule(this);
         }

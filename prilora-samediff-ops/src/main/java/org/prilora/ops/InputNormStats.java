@@ -1,6 +1,5 @@
 package org.prilora.ops;
 
-import org.deeplearning4j.nn.conf.RNNFormat;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
@@ -84,9 +83,9 @@ public final class InputNormStats {
      *                    or NWC {@code [mb, T, nIn]}
      * @param maskOrNull  1 for real rows/time steps, 0 for padding: {@code [mb]}/{@code [mb,1]} for 2-D input,
      *                    {@code [mb, T]} for 3-D input; null when every row is real
-     * @param format      null for 2-D input, else DL4J's recurrent layout
+     * @param format      null for 2-D input, else the sequence layout
      */
-    public void update(INDArray activations, INDArray maskOrNull, RNNFormat format) {
+    public void update(INDArray activations, INDArray maskOrNull, SequenceLayout format) {
         updateFromBatchNorms(batchNorms(activations, maskOrNull, format, nIn));
     }
 
@@ -116,7 +115,7 @@ public final class InputNormStats {
      * L2 norm of each feature over the real rows/time steps of one batch, as a new vector of length
      * {@code nIn}. Shapes are validated; the result is in the activations' data type.
      */
-    public static INDArray batchNorms(INDArray activations, INDArray maskOrNull, RNNFormat format, long expectedNIn) {
+    public static INDArray batchNorms(INDArray activations, INDArray maskOrNull, SequenceLayout format, long expectedNIn) {
         Objects.requireNonNull(activations, "activations");
         INDArray sq;
         int[] reduceDims;
@@ -138,10 +137,10 @@ public final class InputNormStats {
             INDArray sums = Nd4j.gemm(weights, sq, false, false);
             return Transforms.sqrt(sums, false).reshape(expectedNIn);
         } else {
-            int featureDim = format == RNNFormat.NCW ? 1 : 2;
-            int timeDim = format == RNNFormat.NCW ? 2 : 1;
+            int featureDim = format == SequenceLayout.NCW ? 1 : 2;
+            int timeDim = format == SequenceLayout.NCW ? 2 : 1;
             if (activations.rank() != 3 || activations.size(featureDim) != expectedNIn) {
-                String expected = format == RNNFormat.NCW ? "[mb, " + expectedNIn + ", T]" : "[mb, T, " + expectedNIn + "]";
+                String expected = format == SequenceLayout.NCW ? "[mb, " + expectedNIn + ", T]" : "[mb, T, " + expectedNIn + "]";
                 throw new IllegalArgumentException("activations: expected 3-D " + format + " " + expected + ", got shape "
                         + Arrays.toString(activations.shape()));
             }

@@ -1,6 +1,5 @@
 package org.prilora.ops;
 
-import org.deeplearning4j.nn.conf.RNNFormat;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -58,8 +57,8 @@ class InputNormStatsTest {
             double[][][] x = randomNcw(r, mb, nIn, t);
             double[][] mask = new double[mb][t];
             for (int b = 0; b < mb; b++) for (int k = 0; k < t; k++) mask[b][k] = (k <= b + step % 2) ? 1 : 0;
-            ncwStats.update(ncw(x), Nd4j.create(mask), RNNFormat.NCW);
-            nwcStats.update(nwc(x), Nd4j.create(mask), RNNFormat.NWC);
+            ncwStats.update(ncw(x), Nd4j.create(mask), SequenceLayout.NCW);
+            nwcStats.update(nwc(x), Nd4j.create(mask), SequenceLayout.NWC);
             double[] n = refNorms(x, mask);
             if (ref == null) {
                 ref = n;
@@ -126,9 +125,9 @@ class InputNormStatsTest {
         InputNormStats s = new InputNormStats(3, 0.9);
         assertThatThrownBy(() -> s.update(Nd4j.ones(2, 4), null)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("activations").hasMessageContaining("[mb, 3]").hasMessageContaining("[2, 4]");
-        assertThatThrownBy(() -> s.update(Nd4j.ones(2, 3, 5), null, RNNFormat.NWC))
+        assertThatThrownBy(() -> s.update(Nd4j.ones(2, 3, 5), null, SequenceLayout.NWC))
                 .hasMessageContaining("NWC").hasMessageContaining("[mb, T, 3]");
-        assertThatThrownBy(() -> s.update(Nd4j.ones(2, 3, 5), Nd4j.ones(2, 4), RNNFormat.NCW))
+        assertThatThrownBy(() -> s.update(Nd4j.ones(2, 3, 5), Nd4j.ones(2, 4), SequenceLayout.NCW))
                 .hasMessageContaining("mask").hasMessageContaining("[2, 5]").hasMessageContaining("[2, 4]");
         assertThatThrownBy(() -> s.update(Nd4j.ones(2, 3), Nd4j.ones(3))).hasMessageContaining("mask");
         assertThatThrownBy(() -> new InputNormStats(0, 0.9)).hasMessageContaining("nIn").hasMessageContaining("0");
