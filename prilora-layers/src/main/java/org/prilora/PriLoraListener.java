@@ -15,7 +15,7 @@ import org.prilora.ops.PruningEngine;
 
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -74,7 +74,7 @@ public class PriLoraListener extends BaseTrainingListener implements Serializabl
     public void onGradientCalculation(Model model) {
         long step = BaseOptimizer.getIterationCount(model) + 1L;
         List<NetworkModules.Entry> modules = NetworkModules.modules(model);
-        Map<Layer, Map<String, INDArray>> measured = new HashMap<>();
+        Map<Layer, Map<String, INDArray>> measured = new IdentityHashMap<>();   // DL4J layers hash their parameters
         Map<String, INDArray> norms = new LinkedHashMap<>();
         for (NetworkModules.Entry e : modules) {
             Map<String, INDArray> byModule = measured.computeIfAbsent(e.runtime(),

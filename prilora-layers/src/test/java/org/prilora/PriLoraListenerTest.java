@@ -1,5 +1,7 @@
 package org.prilora;
 
+import org.prilora.config.AdapterSettings;
+
 import org.prilora.config.NonFinitePolicy;
 import org.prilora.layers.PriLoraLayer;
 
@@ -36,8 +38,10 @@ class PriLoraListenerTest {
 
     private static MultiLayerNetwork attentionThenDense(PruningMode mode, DataType dt) {
         return TestNets.init(TestNets.base(dt).updater(new Adam(0.05)).list()
-                .layer(new PriLoraSelfAttention.Builder().nIn(NIN).nOut(NIN).nHeads(HEADS).rank(2).alpha(4).pruningMode(mode).build())
-                .layer(new PriLoraDense.Builder().nOut(8).rank(3).alpha(3).activation(Activation.TANH).pruningMode(mode).build())
+                .layer(new PriLoraSelfAttention.Builder().nIn(NIN).nOut(NIN).nHeads(HEADS).rank(2)
+                        .adapter(AdapterSettings.builder().alpha(4).pruningMode(mode).build()).build())
+                .layer(new PriLoraDense.Builder().nOut(8).rank(3).adapter(AdapterSettings.builder().alpha(3).pruningMode(mode).build())
+                        .activation(Activation.TANH).build())
                 .layer(new RnnOutputLayer.Builder().nOut(2).activation(Activation.SOFTMAX).lossFunction(LossFunctions.LossFunction.MCXENT).build())
                 .setInputType(InputType.recurrent(NIN)).build());
     }
@@ -184,7 +188,7 @@ class PriLoraListenerTest {
     void pruningLeavesExactlyFloorGammaNInZerosPerRowOnlyInsideTheWindow() {
         for (PruningMode mode : PruningMode.values()) {
             MultiLayerNetwork net = attentionThenDense(mode, DataType.FLOAT);
-            PruningSchedule sched = PruningSchedule.builder().fraction(0.5).interval(2).startStep(3).endStep(7).mode(mode).build();
+            PruningSchedule sched = PruningSchedule.builder().fraction(0.5).interval(2).startStep(3).endStep(7).build();
             PriLoraListener listener = new PriLoraListener(sched);
             ZeroCounter counter = new ZeroCounter();
             net.setListeners(listener, counter); // counter runs after the pruning listener

@@ -45,9 +45,9 @@ public final class TestModels {
     }
 
     public static PriLoraConfig config(PruningMode mode) {
-        return PriLoraConfig.builder().rankSchedule(RankSchedule.linear(2, 6)).alpha(8).targetTypes("DenseLayer")
+        return PriLoraConfig.builder().rankSchedule(RankSchedule.linear(2, 6)).alpha(8).pruningMode(mode).targetTypes("DenseLayer")
                 .targetModules("fc[23]").modulesToSave("head")
-                .pruning(PruningSchedule.builder().fraction(0.25).interval(2).startStep(2).mode(mode).build()).seed(7).build();
+                .pruning(PruningSchedule.builder().fraction(0.25).interval(2).startStep(2).build()).seed(7).build();
     }
 
 }

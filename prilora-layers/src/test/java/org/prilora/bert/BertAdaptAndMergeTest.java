@@ -1,5 +1,7 @@
 package org.prilora.bert;
 
+import org.prilora.bert.BertNaming.Projection;
+
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.BeforeAll;
@@ -38,16 +40,16 @@ class BertAdaptAndMergeTest {
     /** The "pretrained" plain encoder: random weights, non-trivial LayerNorms and biases. */
     private static MultiLayerNetwork base() {
         MultiLayerNetwork net = BertEncoderFactory.builder(SMALL).dataType(DataType.DOUBLE).seed(3).updater(new Adam(1e-2))
-                .fullFineTune(true).rankSchedule(RankSchedule.uniform(1)).classifier(2).build();
+                .plain().classifier(2).build();
         org.nd4j.linalg.api.rng.Random rng = Nd4j.getRandomFactory().getNewRandomInstance(4);
         for (Layer l : net.getLayers()) {
-            if (l.conf().getLayer() instanceof PriLoraBertBlock) {
+            if (l.conf().getLayer() instanceof BertBlock) {
                 for (Norm n : Norm.values()) {
                     l.getParam(n.gainKey()).addi(Nd4j.randn(l.getParam(n.gainKey()).shape(), rng).muli(0.2));
                     l.getParam(n.biasKey()).assign(Nd4j.randn(l.getParam(n.biasKey()).shape(), rng).muli(0.2));
                 }
-                for (AdapterModule s : ((PriLoraBertBlock) l.conf().getLayer()).adapterModules()) {
-                    l.getParam(s.biasKey()).assign(Nd4j.randn(l.getParam(s.biasKey()).shape(), rng).muli(0.1));
+                for (Projection p : Projection.values()) {
+                    l.getParam(BertBlock.biasKey(p)).assign(Nd4j.randn(l.getParam(BertBlock.biasKey(p)).shape(), rng).muli(0.1));
                 }
             }
         }
@@ -81,8 +83,7 @@ class BertAdaptAndMergeTest {
             Layer a = adapted.getLayer(1 + n);
             Layer b = base.getLayer(1 + n);
             PriLoraBertBlock conf = (PriLoraBertBlock) a.conf().getLayer();
-            assertThat(conf.isFullFineTune()).isFalse();
-            assertThat(conf.getAlpha()).isEqualTo(8.0);
+            assertThat(conf.getAdapter().alpha()).isEqualTo(8.0);
             assertThat(a).isInstanceOf(PriLoraBertBlockRuntime.class);
             ranks[n] = conf.getRank();
             for (AdapterModule s : conf.adapterModules()) {
@@ -126,7 +127,7 @@ class BertAdaptAndMergeTest {
         DataSet ds = batch(2);
         MultiLayerNetwork merged = PriLora.merge(adapted);
         for (int n = 0; n < SMALL.numLayers(); n++) {
-            assertThat(((PriLoraBertBlock) merged.getLayer(1 + n).conf().getLayer()).isFullFineTune()).isTrue();
+            assertThat(merged.getLayer(1 + n).conf().getLayer().getClass()).isEqualTo(BertBlock.class);
         }
         double diff = out(merged, ds).sub(out(adapted, ds)).amaxNumber().doubleValue();
         assertThat(diff).as("max |merged - adapted| output").isLessThan(1e-10);

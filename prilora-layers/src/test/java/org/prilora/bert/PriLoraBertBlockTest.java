@@ -1,5 +1,7 @@
 package org.prilora.bert;
 
+import org.prilora.config.AdapterSettings;
+
 import org.prilora.ops.InputNormStats;
 import org.prilora.PriLoraListener;
 import org.prilora.config.PruningSchedule;
@@ -128,7 +130,7 @@ class PriLoraBertBlockTest {
     void gradientCheckInPersistentMaskModeWithPrunedEntries() {
         MultiLayerNetwork net = BertEncoderFactory.builder(SMALL.withNumLayers(1)).dataType(DataType.DOUBLE).seed(7)
                 .updater(new NoOp()).rankSchedule(RankSchedule.uniform(2))
-                .pruningMode(PruningMode.PERSISTENT_MASK).classifier(3).build();
+                .adapter(AdapterSettings.builder().pruningMode(PruningMode.PERSISTENT_MASK).build()).classifier(3).build();
         randomizeAdapters(net, 21, 0.5);
         for (AdapterModule s : ((PriLoraBertBlock) net.getLayer(1).conf().getLayer()).adapterModules()) {
             INDArray m = net.getLayer(1).getParam(s.maskKey());
@@ -162,7 +164,7 @@ class PriLoraBertBlockTest {
     void matchesPlainJavaReferenceForEmbeddingsAndOneBlock() {
         BertConfig one = SMALL.withNumLayers(1);
         MultiLayerNetwork net = BertEncoderFactory.builder(one).dataType(DataType.DOUBLE).rankSchedule(RankSchedule.uniform(3))
-                .alpha(6).build();
+                .adapter(AdapterSettings.builder().alpha(6).build()).build();
         randomizeAdapters(net, 41, 0.3);
         randomizeNorms(net, 42);
         INDArray[] in = batch(6, DataType.DOUBLE);
@@ -308,7 +310,7 @@ class PriLoraBertBlockTest {
         INDArray[] in = batch(10, DataType.FLOAT);
         // the query/key/value input is the embeddings' output; its per-feature norm over the real tokens only
         INDArray embOut = net.feedForward(in[0], in[1], null).get(1);
-        INDArray expected = org.prilora.ops.InputNormStats.batchNorms(embOut, in[1], org.deeplearning4j.nn.conf.RNNFormat.NCW,
+        INDArray expected = org.prilora.ops.InputNormStats.batchNorms(embOut, in[1], org.prilora.ops.SequenceLayout.NCW,
                 SMALL.hidden());
         DataSet ds = new DataSet(in[0], labels(DataType.FLOAT), in[1], null);
         net.fit(ds);

@@ -1,5 +1,7 @@
 package org.prilora.layers;
 
+import org.prilora.config.AdapterSettings;
+
 import org.deeplearning4j.gradientcheck.GradientCheckUtil;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
@@ -39,7 +41,8 @@ class PriLoraDenseTest {
     }
 
     private static PriLoraDense.Builder dense(int nIn, int nOut, int rank) {
-        return new PriLoraDense.Builder().nIn(nIn).nOut(nOut).rank(rank).alpha(2 * rank).activation(Activation.TANH);
+        return new PriLoraDense.Builder().nIn(nIn).nOut(nOut).rank(rank).adapter(AdapterSettings.builder().alpha(Math.max(1, 2 * rank)).build())
+                .activation(Activation.TANH);
     }
 
     /** Frozen params excluded from gradient checks: their numerical gradient is non-zero by design. */
@@ -96,7 +99,7 @@ class PriLoraDenseTest {
             for (double dropout : new double[]{0.0}) {
                 MultiLayerNetwork net = TestNets.init(TestNets.base(DataType.DOUBLE).updater(new NoOp()).list()
                         .layer(new DenseLayer.Builder().nIn(4).nOut(6).activation(Activation.TANH).build())
-                        .layer(dense(6, 5, 3).pruningMode(mode).loraDropout(dropout).build())
+                        .layer(dense(6, 5, 3).adapter(AdapterSettings.builder().alpha(6).pruningMode(mode).loraDropout(dropout).build()).build())
                         .layer(new OutputLayer.Builder().nIn(5).nOut(3).activation(Activation.SOFTMAX).lossFunction(LossFunctions.LossFunction.MCXENT).build())
                         .build());
                 TestNets.randomizeAdapters(net.getLayers(), 7);
@@ -119,8 +122,8 @@ class PriLoraDenseTest {
     void gradientCheckRecurrentNcwAndNwcWithMask() {
         for (RNNFormat f : RNNFormat.values()) {
             MultiLayerNetwork net = TestNets.init(TestNets.base(DataType.DOUBLE).updater(new NoOp()).list()
-                    .layer(new PriLoraDense.Builder().nOut(5).rank(2).alpha(3).activation(Activation.TANH).build())
-                    .layer(new PriLoraDense.Builder().nOut(4).rank(3).alpha(3).activation(Activation.SOFTSIGN).build())
+                    .layer(new PriLoraDense.Builder().nOut(5).rank(2).adapter(AdapterSettings.builder().alpha(3).build()).activation(Activation.TANH).build())
+                    .layer(new PriLoraDense.Builder().nOut(4).rank(3).adapter(AdapterSettings.builder().alpha(3).build()).activation(Activation.SOFTSIGN).build())
                     .layer(new RnnOutputLayer.Builder().nOut(3).activation(Activation.SOFTMAX).lossFunction(LossFunctions.LossFunction.MCXENT).dataFormat(f).build())
                     .setInputType(InputType.recurrent(4, f)).build());
             TestNets.randomizeAdapters(net.getLayers(), 3);
@@ -188,15 +191,15 @@ class PriLoraDenseTest {
     @Test
     void jsonAndModelSerializerRoundTripsGiveIdenticalOutputsAndTraining(@TempDir File dir) throws Exception {
         MultiLayerConfiguration conf = TestNets.base(DataType.FLOAT).updater(new Adam(1e-2)).list()
-                .layer(dense(4, 6, 3).pruningMode(PruningMode.PERSISTENT_MASK).alpha(5).build())
+                .layer(dense(4, 6, 3).adapter(AdapterSettings.builder().pruningMode(PruningMode.PERSISTENT_MASK).alpha(5).build()).build())
                 .layer(new OutputLayer.Builder().nIn(6).nOut(2).activation(Activation.SOFTMAX).lossFunction(LossFunctions.LossFunction.MCXENT).build())
                 .build();
         MultiLayerConfiguration back = MultiLayerConfiguration.fromJson(conf.toJson());
         assertThat(back).isEqualTo(conf);
         PriLoraDense d = (PriLoraDense) back.getConf(0).getLayer();
         assertThat(d.getRank()).isEqualTo(3);
-        assertThat(d.getAlpha()).isEqualTo(5.0);
-        assertThat(d.getPruningMode()).isEqualTo(PruningMode.PERSISTENT_MASK);
+        assertThat(d.getAdapter().alpha()).isEqualTo(5.0);
+        assertThat(d.getAdapter().pruningMode()).isEqualTo(PruningMode.PERSISTENT_MASK);
 
         MultiLayerNetwork net = TestNets.init(conf);
         INDArray x = Nd4j.rand(DataType.FLOAT, 8, 4);
@@ -220,8 +223,8 @@ class PriLoraDenseTest {
                 .hasMessageContaining("rank").hasMessageContaining("0");
         assertThatThrownBy(() -> dense(4, 6, 5).build()).hasMessageContaining("rank").hasMessageContaining("min(nIn, nOut) = 4")
                 .hasMessageContaining("5");
-        assertThatThrownBy(() -> dense(4, 6, 2).alpha(0).build()).hasMessageContaining("alpha");
-        assertThatThrownBy(() -> dense(4, 6, 2).loraDropout(1.0).build()).hasMessageContaining("loraDropout").hasMessageContaining("[0, 1)");
+        assertThatThrownBy(() -> dense(4, 6, 2).adapter(AdapterSettings.builder().alpha(0).build()).build()).hasMessageContaining("alpha");
+        assertThatThrownBy(() -> dense(4, 6, 2).adapter(AdapterSettings.builder().loraDropout(1.0).build()).build()).hasMessageContaining("loraDropout").hasMessageContaining("[0, 1)");
         // rank checked again once nIn is known from the input type
         assertThatThrownBy(() -> TestNets.init(TestNets.base(DataType.FLOAT).list()
                 .layer(new PriLoraDense.Builder().nOut(8).rank(6).build()).setInputType(InputType.feedForward(3)).build()))

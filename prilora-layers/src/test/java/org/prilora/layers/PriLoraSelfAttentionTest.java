@@ -1,5 +1,7 @@
 package org.prilora.layers;
 
+import org.prilora.config.AdapterSettings;
+
 import org.deeplearning4j.gradientcheck.GradientCheckUtil;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
@@ -39,7 +41,8 @@ class PriLoraSelfAttentionTest {
     }
 
     private static PriLoraSelfAttention.Builder attention(int nIn, int nOut, int heads, int rank) {
-        return new PriLoraSelfAttention.Builder().nIn(nIn).nOut(nOut).nHeads(heads).rank(rank).alpha(rank);
+        return new PriLoraSelfAttention.Builder().nIn(nIn).nOut(nOut).nHeads(heads).rank(rank)
+                .adapter(AdapterSettings.builder().alpha(rank).build());
     }
 
     private static Set<String> frozen(String prefix) {
@@ -76,7 +79,7 @@ class PriLoraSelfAttentionTest {
     void gradientCheckMultiLayerWithAndWithoutMask() {
         int nIn = 4, mb = 2, t = 4;
         MultiLayerNetwork net = TestNets.init(TestNets.base(DataType.DOUBLE).updater(new NoOp()).list()
-                .layer(new PriLoraDense.Builder().nOut(4).rank(2).alpha(2).activation(Activation.TANH).build())
+                .layer(new PriLoraDense.Builder().nOut(4).rank(2).adapter(AdapterSettings.builder().alpha(2).build()).activation(Activation.TANH).build())
                 .layer(attention(4, 6, 2, 2).build())
                 .layer(new RnnOutputLayer.Builder().nOut(3).activation(Activation.SOFTMAX).lossFunction(LossFunctions.LossFunction.MCXENT).build())
                 .setInputType(InputType.recurrent(nIn)).build());

@@ -42,7 +42,7 @@ class SameDiffPriLoraTest {
 
     static PriLoraConfig cfg(PruningMode mode) {
         return PriLoraConfig.builder().rankSchedule(RankSchedule.linear(2, 6)).alpha(4).seed(7)
-                .pruning(PruningSchedule.builder().fraction(0.25).interval(2).startStep(2).emaBeta(0.5).mode(mode).build())
+                .pruning(PruningSchedule.builder().fraction(0.25).interval(2).startStep(2).emaBeta(0.5).build()).pruningMode(mode)
                 .build();
     }
 

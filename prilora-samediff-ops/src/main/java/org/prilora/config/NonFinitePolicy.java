@@ -1,6 +1,6 @@
 package org.prilora.config;
 
-/** What {@link PriLoraListener} does when a batch's adapter inputs hold NaN or infinity. */
+/** What the PRILoRA training listeners do when a batch's adapter inputs hold NaN or infinity. */
 public enum NonFinitePolicy {
     /** Throw before the optimizer applies the step, naming the layer and step; nothing is updated. */
     FAIL,

@@ -29,9 +29,6 @@ import java.util.regex.PatternSyntaxException;
 public final class PriLoraConfig implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    /** Default target layer types (simple class names): DL4J's dense and self-attention layers, and BERT blocks. */
-    public static final Set<String> DEFAULT_TARGET_TYPES = Collections.unmodifiableSet(new LinkedHashSet<>(
-            List.of("DenseLayer", "SelfAttentionLayer", "BertBlock")));
 
     private final RankSchedule rankSchedule;
     private final AdapterSettings adapter;
@@ -213,7 +210,7 @@ public final class PriLoraConfig implements Serializable {
     public static final class Builder {
         private RankSchedule rankSchedule = RankSchedule.linear(4, 12);
         private AdapterSettings.Builder adapter = AdapterSettings.builder();
-        private Set<String> targetTypes = DEFAULT_TARGET_TYPES;
+        private Set<String> targetTypes = Set.of();
         private String targetModules;
         private List<String> modulesToSave = List.of();
         private PruningSchedule pruning = PruningSchedule.builder().build();
@@ -249,7 +246,7 @@ public final class PriLoraConfig implements Serializable {
             return this;
         }
 
-        /** Simple class names of target layer types, e.g. "DenseLayer", "SelfAttentionLayer"; empty means any type. */
+        /** Simple class names of target layer types, e.g. "DenseLayer"; empty (the default) means every type that can be adapted. */
         public Builder targetTypes(Set<String> types) {
             this.targetTypes = types == null ? Set.of() : types;
             return this;
@@ -300,9 +297,6 @@ public final class PriLoraConfig implements Serializable {
         public PriLoraConfig build() {
             if (rankSchedule == null) {
                 throw new IllegalArgumentException("rankSchedule: expected a RankSchedule, got null");
-            }
-            if (targetTypes.isEmpty() && targetModules == null) {
-                throw new IllegalArgumentException("targetTypes/targetModules: expected at least one of them to select layers, got neither");
             }
             if (targetModules != null) {
                 try {

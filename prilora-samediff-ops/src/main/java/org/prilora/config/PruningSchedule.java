@@ -16,7 +16,7 @@ import java.util.Objects;
 public final class PruningSchedule implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    /** Defaults: chosen by this project (see docs/ablation.md once it exists), not taken from the paper. */
+    /** Defaults: this project's choice, not the paper's values (which could not be read); the main job sets its own from an ablation. */
     public static final double DEFAULT_FRACTION = 0.25;
     public static final int DEFAULT_INTERVAL = 10;
     public static final long DEFAULT_START_STEP = 10;

@@ -12,8 +12,8 @@ class PriLoraConfigTest {
         PriLoraConfig c = PriLoraConfig.builder().rankSchedule(RankSchedule.explicit(2, 3, 5)).alpha(7.5)
                 .scalingMode(ScalingMode.ALPHA_OVER_SQRT_R).targetTypes("DenseLayer").targetModules("enc\\.\\d+\\..*")
                 .modulesToSave("head", "pooler")
-                .pruning(PruningSchedule.builder().fraction(0.3).interval(7).startStep(4).endStep(99).emaBeta(0.8).mode(PruningMode.PERSISTENT_MASK).build())
-                .init(AdapterInit.GAUSSIAN).seed(123).loraDropout(0.1).build();
+                .pruning(PruningSchedule.builder().fraction(0.3).interval(7).startStep(4).endStep(99).emaBeta(0.8).build())
+                .pruningMode(PruningMode.PERSISTENT_MASK).init(AdapterInit.GAUSSIAN).seed(123).loraDropout(0.1).build();
         String json = c.toJson();
         assertThat(json).contains("\"loraAlpha\"").contains("\"modulesToSave\"");
         assertThat(PriLoraConfig.fromJson(json)).isEqualTo(c);

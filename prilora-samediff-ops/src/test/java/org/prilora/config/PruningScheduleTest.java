@@ -36,8 +36,7 @@ class PruningScheduleTest {
 
     @Test
     void toBuilderKeepsEveryField() {
-        PruningSchedule s = PruningSchedule.builder().fraction(0.4).interval(3).startStep(2).endStep(9).emaBeta(0.5)
-                .mode(PruningMode.PERSISTENT_MASK).build();
+        PruningSchedule s = PruningSchedule.builder().fraction(0.4).interval(3).startStep(2).endStep(9).emaBeta(0.5).build();
         assertThat(s.toBuilder().build()).isEqualTo(s);
     }
 
@@ -51,6 +50,5 @@ class PruningScheduleTest {
         assertThatThrownBy(() -> PruningSchedule.builder().startStep(0).build()).hasMessageContaining("startStep");
         assertThatThrownBy(() -> PruningSchedule.builder().startStep(10).endStep(5).build()).hasMessageContaining("endStep").hasMessageContaining("5");
         assertThatThrownBy(() -> PruningSchedule.builder().emaBeta(1.0).build()).hasMessageContaining("emaBeta").hasMessageContaining("[0, 1)");
-        assertThatThrownBy(() -> PruningSchedule.builder().mode(null).build()).hasMessageContaining("mode");
     }
 }
