@@ -1,5 +1,7 @@
 package org.prilora.it.bert;
 
+import org.prilora.config.AdapterSettings;
+
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
@@ -165,7 +167,7 @@ class MiniLmOnnxRuntimeParityTest {
     void adaptersWithZeroBLeaveTheOutputUnchangedAndNonZeroBChangesIt() {
         INDArray base = plainOut;
         MultiLayerNetwork adapted = BertEncoderFactory.builder(weights.config()).rankSchedule(RankSchedule.linear(4, 12))
-                .adapterInit(AdapterInit.GAUSSIAN).seed(99).build(weights);
+                .adapter(AdapterSettings.builder().init(AdapterInit.GAUSSIAN).build()).seed(99).build(weights);
         for (Layer l : adapted.getLayers()) {
             if (l.conf().getLayer() instanceof PriLoraBertBlock) {
                 for (AdapterModule s : ((PriLoraBertBlock) l.conf().getLayer()).adapterModules()) {

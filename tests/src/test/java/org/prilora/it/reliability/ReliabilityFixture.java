@@ -25,10 +25,10 @@ final class ReliabilityFixture {
 
     /** Prunes at steps 3, 6, 9, …: every resume point in the tests straddles a pruning step. */
     static final PruningSchedule SCHEDULE = PruningSchedule.builder().fraction(0.25).interval(3).startStep(3)
-            .emaBeta(0.8).mode(PruningMode.PERSISTENT_MASK).build();
+            .emaBeta(0.8).build();
 
     static PriLoraConfig config() {
-        return PriLoraConfig.builder().rankSchedule(RankSchedule.linear(2, 6)).alpha(8).modulesToSave("head")
+        return PriLoraConfig.builder().rankSchedule(RankSchedule.linear(2, 6)).alpha(8).pruningMode(PruningMode.PERSISTENT_MASK).modulesToSave("head")
                 .pruning(SCHEDULE).seed(11).build();
     }
 
