@@ -35,11 +35,11 @@ import java.util.concurrent.Callable;
  * class-balanced by default because with the split's 74 % "acceptable" a 100-step run learns little more than the
  * prior and ends as a near-constant predictor (MCC ≈ 0.1 from a dozen correct "unacceptable" calls).
  *
- * <p>Through Maven ({@code exec:exec} runs {@code java} with the arguments configured in samples/pom.xml, and
+ * <p>Through Maven ({@code exec:exec} runs {@code java} with the arguments configured in the root pom.xml, and
  * {@code -Dexec.args} <em>replaces</em> that whole argument list):
  * <pre>
- * mvn -B -q -o -pl samples exec:exec                       # default run (sample.main points here)
- * mvn -B -q -o -pl samples exec:exec -Dexec.args="-Xmx8g -classpath %classpath \
+ * mvn -B -q -o -pl samples initialize exec:exec            # default run (sample.main points here)
+ * mvn -B -q -o -pl samples initialize exec:exec -Dexec.args="-Xmx8g -classpath %classpath \
  *     org.prilora.samples.finetune.AcceptabilityFineTune --compare"
  * </pre>
  */
@@ -50,8 +50,9 @@ import java.util.concurrent.Callable;
                         + "LoRA or a frozen-encoder classifier; reports dev/test accuracy and Matthews correlation (MCC).",
                 ""},
         footer = {"",
-                "Through Maven, -Dexec.args replaces the java command line configured in samples/pom.xml, so give it whole:",
-                "  mvn -B -q -o -pl samples exec:exec -Dexec.args=\"-Xmx8g -classpath %classpath "
+                "Through Maven, -Dexec.args replaces the java command line configured in the pom, so give it whole:",
+                // picocli formats footers with String.format: %% prints one %
+                "  mvn -B -q -o -pl samples initialize exec:exec -Dexec.args=\"-Xmx8g -classpath %%classpath "
                         + "org.prilora.samples.finetune.AcceptabilityFineTune --compare\"",
                 "Defaults of the pruning options come from the dev-split ablation in docs/ablation.md."})
 public final class AcceptabilityFineTune implements Callable<Integer> {
@@ -250,7 +251,7 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         FineTuneSettings s = settings();
-        long start = System.nanoTime();
+        Stopwatch total = Stopwatch.start();
         Nd4j.setDefaultDataTypes(DataType.FLOAT, DataType.FLOAT);
         stdout.println(commandLine);
         AcceptabilityData data = LanguageToolAcceptability.load();
@@ -279,7 +280,7 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
             }
         }
         stdout.printf(Locale.ROOT, "outputs in %s; total %.1f s wall, %.1f s process CPU%n", out.toAbsolutePath(),
-                (System.nanoTime() - start) / 1e9, FineTuneRunner.cpuNanos() / 1e9);
+                total.wallSeconds(), Stopwatch.processCpuNanos() / 1e9);
         return 0;
     }
 

@@ -68,11 +68,7 @@ public final class CompareReport {
         }
 
         Map<String, Object> toMap() {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("mean", RunOutputs.round(mean, 6));
-            m.put("std", RunOutputs.round(std, 6));
-            m.put("n", n);
-            return m;
+            return Json.object("mean", RunOutputs.round(mean, 6), "std", RunOutputs.round(std, 6), "n", n);
         }
     }
 
@@ -106,51 +102,43 @@ public final class CompareReport {
      * @return an ordered map
      */
     public static Map<String, Object> toJson(List<RunResult> runs, FineTuneSettings settings, List<Long> seeds) {
-        Map<String, Object> root = new LinkedHashMap<>();
-        root.put("task", "LanguageTool English grammatical acceptability, all-MiniLM-L6-v2");
         Map<String, Object> shared = new LinkedHashMap<>(settings.withMethod(Method.PRILORA).toMap());
         shared.remove("method");
         shared.remove("seed");
         shared.put("loraRank", settings.loraRank());
-        root.put("settings", shared);
-        root.put("seeds", seeds);
         List<Map<String, Object>> methods = new ArrayList<>();
         for (Map.Entry<Method, List<RunResult>> e : byMethod(runs).entrySet()) {
             List<RunResult> l = e.getValue();
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("method", e.getKey().cliName());
-            m.put("runs", l.size());
-            m.put("devMcc", stat(l, r -> r.dev().mcc()).toMap());
-            m.put("devAccuracy", stat(l, r -> r.dev().accuracy()).toMap());
             boolean test = l.stream().allMatch(r -> r.test() != null);
-            m.put("testMcc", test ? stat(l, r -> r.test().mcc()).toMap() : null);
-            m.put("testAccuracy", test ? stat(l, r -> r.test().accuracy()).toMap() : null);
-            m.put("trainableParams", l.get(0).trainableParams());
-            m.put("allParams", l.get(0).allParams());
-            m.put("adapterFile", l.get(0).adapterFile());
-            m.put("adapterFileBytes", stat(l, RunResult::adapterFileBytes).toMap());
-            m.put("trainSeconds", stat(l, RunResult::trainSeconds).toMap());
-            m.put("trainCpuSeconds", stat(l, RunResult::trainCpuSeconds).toMap());
-            m.put("steps", l.get(0).steps());
-            List<Map<String, Object>> per = new ArrayList<>();
+            List<Map<String, Object>> perSeed = new ArrayList<>();
             for (RunResult r : l) {
-                Map<String, Object> p = new LinkedHashMap<>();
-                p.put("seed", r.settings().seed());
-                p.put("devMcc", RunOutputs.round(r.dev().mcc(), 6));
-                p.put("devAccuracy", RunOutputs.round(r.dev().accuracy(), 6));
-                p.put("testMcc", r.test() == null ? null : RunOutputs.round(r.test().mcc(), 6));
-                p.put("testAccuracy", r.test() == null ? null : RunOutputs.round(r.test().accuracy(), 6));
-                p.put("trainSeconds", RunOutputs.round(r.trainSeconds(), 2));
-                p.put("trainCpuSeconds", RunOutputs.round(r.trainCpuSeconds(), 2));
-                p.put("finalLossAvg10", RunOutputs.round(r.finalLoss(RunOutputs.SMOOTHING), 5));
-                p.put("pruningSteps", r.pruningSteps());
-                per.add(p);
+                perSeed.add(Json.object("seed", r.settings().seed(),
+                        "devMcc", RunOutputs.round(r.dev().mcc(), 6),
+                        "devAccuracy", RunOutputs.round(r.dev().accuracy(), 6),
+                        "testMcc", r.test() == null ? null : RunOutputs.round(r.test().mcc(), 6),
+                        "testAccuracy", r.test() == null ? null : RunOutputs.round(r.test().accuracy(), 6),
+                        "trainSeconds", RunOutputs.round(r.trainSeconds(), 2),
+                        "trainCpuSeconds", RunOutputs.round(r.trainCpuSeconds(), 2),
+                        "finalLossAvg10", RunOutputs.round(r.finalLoss(RunOutputs.SMOOTHING), 5),
+                        "pruningSteps", r.pruningSteps()));
             }
-            m.put("perSeed", per);
-            methods.add(m);
+            methods.add(Json.object("method", e.getKey().cliName(),
+                    "runs", l.size(),
+                    "devMcc", stat(l, r -> r.dev().mcc()).toMap(),
+                    "devAccuracy", stat(l, r -> r.dev().accuracy()).toMap(),
+                    "testMcc", test ? stat(l, r -> r.test().mcc()).toMap() : null,
+                    "testAccuracy", test ? stat(l, r -> r.test().accuracy()).toMap() : null,
+                    "trainableParams", l.get(0).trainableParams(),
+                    "allParams", l.get(0).allParams(),
+                    "adapterFile", l.get(0).adapterFile(),
+                    "adapterFileBytes", stat(l, RunResult::adapterFileBytes).toMap(),
+                    "trainSeconds", stat(l, RunResult::trainSeconds).toMap(),
+                    "trainCpuSeconds", stat(l, RunResult::trainCpuSeconds).toMap(),
+                    "steps", l.get(0).steps(),
+                    "perSeed", perSeed));
         }
-        root.put("methods", methods);
-        return root;
+        return Json.object("task", "LanguageTool English grammatical acceptability, all-MiniLM-L6-v2",
+                "settings", shared, "seeds", seeds, "methods", methods);
     }
 
     /**

@@ -8,7 +8,6 @@ import org.prilora.config.PruningMode;
 import org.prilora.config.PruningSchedule;
 import org.prilora.config.RankSchedule;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 
@@ -106,24 +105,14 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
 
     /** @return the settings as an ordered map, for metrics.json */
     public Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("method", method.cliName());
-        m.put("seed", seed);
-        m.put("trainSize", trainSize);
-        m.put("balanced", balanced);
-        m.put("epochs", epochs);
-        m.put("batchSize", batchSize);
-        m.put("learningRate", learningRate);
-        m.put("maxLength", maxLength);
+        Map<String, Object> m = Json.object("method", method.cliName(), "seed", seed, "trainSize", trainSize,
+                "balanced", balanced, "epochs", epochs, "batchSize", batchSize, "learningRate", learningRate,
+                "maxLength", maxLength);
         if (method.usesAdapters()) {
-            m.put("ranks", rankSchedule().toString());
-            m.put("alpha", alpha);
             PruningSchedule p = pruning();
-            m.put("pruneFraction", p.fraction());
-            m.put("pruneInterval", p.interval());
-            m.put("pruneStart", p.startStep());
-            m.put("emaBeta", p.emaBeta());
-            m.put("pruneMode", p.mode().name());
+            m.putAll(Json.object("ranks", rankSchedule().toString(), "alpha", alpha, "pruneFraction", p.fraction(),
+                    "pruneInterval", p.interval(), "pruneStart", p.startStep(), "emaBeta", p.emaBeta(),
+                    "pruneMode", p.mode().name()));
         }
         m.put("evaluateTest", evaluateTest);
         return m;

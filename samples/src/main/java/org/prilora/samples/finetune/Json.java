@@ -10,6 +10,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** JSON through ND4J's shaded Jackson, written atomically ({@link AtomicFiles}). */
@@ -30,6 +31,27 @@ public final class Json {
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * An ordered JSON object from alternating keys and values, e.g. {@code object("tp", 3, "fn", 1)}.
+     *
+     * @param keysAndValues key (a String), value (may be null), key, value, ...
+     * @return a new, modifiable map in argument order
+     * @throws IllegalArgumentException if the count is odd or a key is not a String
+     */
+    public static Map<String, Object> object(Object... keysAndValues) {
+        if (keysAndValues.length % 2 != 0) {
+            throw new IllegalArgumentException("expected key/value pairs, got " + keysAndValues.length + " arguments");
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) {
+            if (!(keysAndValues[i] instanceof String key)) {
+                throw new IllegalArgumentException("argument " + i + ": expected a String key, got " + keysAndValues[i]);
+            }
+            m.put(key, keysAndValues[i + 1]);
+        }
+        return m;
     }
 
     /**

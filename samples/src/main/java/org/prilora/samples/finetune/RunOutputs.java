@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -61,71 +60,52 @@ public final class RunOutputs {
      * @return an ordered map (JSON object)
      */
     public static Map<String, Object> metrics(RunResult r) {
-        Map<String, Object> m = new LinkedHashMap<>();
         FineTuneSettings s = r.settings();
-        m.put("task", "LanguageTool English grammatical acceptability (label 1 = acceptable)");
-        m.put("model", "all-MiniLM-L6-v2 (" + FineTuneRunner.MODEL_RESOURCE + ")");
-        m.put("method", s.method().cliName());
-        m.put("seed", s.seed());
-        m.put("settings", s.toMap());
-        m.put("config", r.configJson() == null ? null : Json.parse(r.configJson()));
-        Map<String, Object> data = new LinkedHashMap<>();
-        data.put("trainSentences", r.trainSentences());
-        data.put("trainAcceptable", r.trainAcceptable());
-        data.put("devSentences", r.devSentences());
-        data.put("testSentences", r.testSentences());
-        m.put("data", data);
-        m.put("dev", split(r.dev()));
-        m.put("test", r.test() == null ? null : split(r.test()));
-        m.put("trainableParams", r.trainableParams());
-        m.put("allParams", r.allParams());
-        m.put("adapterFile", r.adapterFile());
-        m.put("adapterFileBytes", r.adapterFileBytes());
-        m.put("steps", r.steps());
-        m.put("trainSeconds", round(r.trainSeconds(), 2));
-        m.put("trainCpuSeconds", round(r.trainCpuSeconds(), 2));
-        m.put("evalSeconds", round(r.evalSeconds(), 2));
-        m.put("trainSentencesPerSecond", r.trainSeconds() > 0
-                ? round((double) r.trainSentences() * s.epochs() / r.trainSeconds(), 2) : null);
-        m.put("medianStepSeconds", round(r.medianStepSeconds(), 4));
-        m.put("firstStepSeconds", r.stepSeconds().length == 0 ? null : round(r.stepSeconds()[0], 3));
-        m.put("pruningSteps", r.pruningSteps());
-        m.put("finalLossAvg10", round(r.finalLoss(SMOOTHING), 5));
-        List<Map<String, Object>> proj = new ArrayList<>();
+        List<Map<String, Object>> projections = new ArrayList<>();
         for (ModuleFigures f : r.figures()) {
-            Map<String, Object> p = new LinkedHashMap<>();
-            p.put("module", f.qualifiedName());
-            p.put("rank", f.rank());
-            p.put("nIn", f.nIn());
-            p.put("nOut", f.nOut());
-            p.put("finalASparsity", round(f.aSparsity(), 6));
-            p.put("xnormMean", round(f.xnormMean(), 6));
-            proj.add(p);
+            projections.add(Json.object("module", f.qualifiedName(), "rank", f.rank(), "nIn", f.nIn(), "nOut", f.nOut(),
+                    "finalASparsity", round(f.aSparsity(), 6), "xnormMean", round(f.xnormMean(), 6)));
         }
-        m.put("projections", proj);
         List<Double> losses = new ArrayList<>(r.losses().length);
         for (double l : r.losses()) {
             losses.add(round(l, 6));
         }
-        m.put("losses", losses);
-        Map<String, Object> env = new LinkedHashMap<>();
-        env.put("OMP_NUM_THREADS", System.getenv("OMP_NUM_THREADS"));
-        env.put("OPENBLAS_CORETYPE", System.getenv("OPENBLAS_CORETYPE"));
-        env.put("availableProcessors", Runtime.getRuntime().availableProcessors());
-        env.put("java", System.getProperty("java.version"));
-        m.put("environment", env);
-        return m;
+        return Json.object(
+                "task", "LanguageTool English grammatical acceptability (label 1 = acceptable)",
+                "model", "all-MiniLM-L6-v2 (" + FineTuneRunner.MODEL_RESOURCE + ")",
+                "method", s.method().cliName(),
+                "seed", s.seed(),
+                "settings", s.toMap(),
+                "config", r.configJson() == null ? null : Json.parse(r.configJson()),
+                "data", Json.object("trainSentences", r.trainSentences(), "trainAcceptable", r.trainAcceptable(),
+                        "devSentences", r.devSentences(), "testSentences", r.testSentences()),
+                "dev", split(r.dev()),
+                "test", r.test() == null ? null : split(r.test()),
+                "trainableParams", r.trainableParams(),
+                "allParams", r.allParams(),
+                "adapterFile", r.adapterFile(),
+                "adapterFileBytes", r.adapterFileBytes(),
+                "steps", r.steps(),
+                "trainSeconds", round(r.trainSeconds(), 2),
+                "trainCpuSeconds", round(r.trainCpuSeconds(), 2),
+                "evalSeconds", round(r.evalSeconds(), 2),
+                "trainSentencesPerSecond", r.trainSeconds() > 0
+                        ? round((double) r.trainSentences() * s.epochs() / r.trainSeconds(), 2) : null,
+                "medianStepSeconds", round(r.medianStepSeconds(), 4),
+                "firstStepSeconds", r.stepSeconds().length == 0 ? null : round(r.stepSeconds()[0], 3),
+                "pruningSteps", r.pruningSteps(),
+                "finalLossAvg10", round(r.finalLoss(SMOOTHING), 5),
+                "projections", projections,
+                "losses", losses,
+                "environment", Json.object("OMP_NUM_THREADS", System.getenv("OMP_NUM_THREADS"),
+                        "OPENBLAS_CORETYPE", System.getenv("OPENBLAS_CORETYPE"),
+                        "availableProcessors", Runtime.getRuntime().availableProcessors(),
+                        "java", System.getProperty("java.version")));
     }
 
     private static Map<String, Object> split(BinaryConfusion c) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("accuracy", round(c.accuracy(), 6));
-        m.put("mcc", round(c.mcc(), 6));
-        m.put("tp", c.tp());
-        m.put("tn", c.tn());
-        m.put("fp", c.fp());
-        m.put("fn", c.fn());
-        return m;
+        return Json.object("accuracy", round(c.accuracy(), 6), "mcc", round(c.mcc(), 6),
+                "tp", c.tp(), "tn", c.tn(), "fp", c.fp(), "fn", c.fn());
     }
 
     static Double round(double v, int digits) {

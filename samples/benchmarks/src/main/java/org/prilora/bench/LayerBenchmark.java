@@ -8,7 +8,6 @@ import org.deeplearning4j.nn.conf.layers.LossLayer;
 import org.deeplearning4j.nn.conf.layers.RnnLossLayer;
 import org.deeplearning4j.nn.conf.layers.SelfAttentionLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import org.nd4j.linalg.activations.Activation;
@@ -17,20 +16,14 @@ import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.SerializationFeature;
 import org.prilora.layers.PriLoraDense;
 import org.prilora.layers.PriLoraSelfAttention;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.File;
-import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -42,20 +35,25 @@ import java.util.concurrent.Callable;
  * Each network is the layer plus a parameter-free loss layer, so a step is the layer's forward, backward and
  * update. Writes {@code layer-benchmark.json}, {@code .csv} and {@code .png} to the output directory.
  *
- * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples exec:exec -Dsample.main=org.prilora.bench.LayerBenchmark}
+ * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples/benchmarks initialize exec:exec
+ * -Dsample.main=org.prilora.bench.LayerBenchmark} (results in {@code samples/benchmarks/bench-results/}).
  */
 @Command(name = "layer-benchmark", mixinStandardHelpOptions = true, description = "Adapter layer vs full layer training-step time.")
 public final class LayerBenchmark implements Callable<Integer> {
 
-    @Option(names = "--rounds", description = "Interleaved timed rounds per variant (default: ${DEFAULT-VALUE}).")
-    int rounds = 15;
-    @Option(names = "--warmup", description = "Untimed warm-up steps per variant (default: ${DEFAULT-VALUE}).")
-    int warmup = 5;
+    /** How {@code call} is rerun, recorded in the JSON. */
+    static final String COMMAND = "mvn -B -q -pl samples/benchmarks initialize exec:exec -Dsample.main=org.prilora.bench.LayerBenchmark";
+
+    @Mixin
+    BenchOptions options = new BenchOptions(15, 5);
     @Option(names = "--rank", description = "Adapter rank (default: ${DEFAULT-VALUE}).")
     int rank = 8;
-    @Option(names = "--out", description = "Output directory (default: ${DEFAULT-VALUE}).")
-    Path out = Path.of("bench-results");
 
+    /**
+     * Entry point.
+     *
+     * @param args options ({@code --help} lists them)
+     */
     public static void main(String[] args) {
         System.exit(new CommandLine(new LayerBenchmark()).execute(args));
     }
@@ -77,11 +75,9 @@ public final class LayerBenchmark implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Files.createDirectories(out);
         int mb = 32, width = 384, t = 64, ffn = 1536, heads = 12;
-        System.out.printf("OPENBLAS_CORETYPE=%s, threads=%s%n", System.getenv("OPENBLAS_CORETYPE"), Runtime.getRuntime().availableProcessors());
-        double gemm = GemmReference.gflops(mb * t, width, ffn, 10);
-        System.out.printf("GEMM reference [%d,%d]x[%d,%d]: %.1f GFLOPS%n", mb * t, width, width, ffn, gemm);
+        Map<String, Object> json = options.begin("layer training step, adapter vs full", COMMAND);
+        double gemm = BenchOptions.gemmReference(mb * t, width, ffn);
 
         Nd4j.getRandom().setSeed(1);
         DataSet denseData = new DataSet(Nd4j.rand(DataType.FLOAT, mb * t, width), Nd4j.rand(DataType.FLOAT, mb * t, ffn));
@@ -95,11 +91,11 @@ public final class LayerBenchmark implements Callable<Integer> {
         Map<String, Interleaved.Timing> dense = new Interleaved()
                 .add("DenseLayer (full)", () -> denseFull.fit(denseData))
                 .add("PriLoraDense r=" + rank, () -> denseLora.fit(denseData))
-                .run(warmup, rounds);
+                .run(options.warmup, options.rounds);
         Map<String, Interleaved.Timing> att = new Interleaved()
                 .add("SelfAttentionLayer (full)", () -> attFull.fit(attData))
                 .add("PriLoraSelfAttention r=" + rank, () -> attLora.fit(attData))
-                .run(warmup, rounds);
+                .run(options.warmup, options.rounds);
 
         List<Interleaved.Timing> d = new ArrayList<>(dense.values());
         List<Interleaved.Timing> a = new ArrayList<>(att.values());
@@ -124,12 +120,6 @@ public final class LayerBenchmark implements Callable<Integer> {
         }
         System.out.printf("attention: adapter/full step time = %.3f (min), %.3f (median)%n", attRatioMin, attRatioMed);
 
-        Map<String, Object> json = new LinkedHashMap<>();
-        json.put("benchmark", "layer training step, adapter vs full");
-        json.put("command", "mvn -B -q -pl samples exec:exec -Dsample.main=org.prilora.bench.LayerBenchmark");
-        json.put("openblasCoretype", System.getenv("OPENBLAS_CORETYPE"));
-        json.put("rounds", rounds);
-        json.put("warmup", warmup);
         json.put("rank", rank);
         json.put("gemmReferenceGflops", gemm);
         json.put("dense", Map.of("shape", "2048x384 -> 1536", "fullMinMs", d.get(0).minMs(), "fullMedianMs", d.get(0).medianMs(),
@@ -137,8 +127,11 @@ public final class LayerBenchmark implements Callable<Integer> {
                 "ratioMedian", denseRatioMed, "adapterGflops", denseLoraGflops, "fullGflops", denseFullGflops));
         json.put("attention", Map.of("shape", "[32, 384, 64], 12 heads", "fullMinMs", a.get(0).minMs(), "fullMedianMs", a.get(0).medianMs(),
                 "adapterMinMs", a.get(1).minMs(), "adapterMedianMs", a.get(1).medianMs(), "ratioMin", attRatioMin, "ratioMedian", attRatioMed));
-        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("layer-benchmark.json").toFile(), json);
-        try (PrintWriter w = new PrintWriter(out.resolve("layer-benchmark.csv").toFile())) {
+        CategoryChart chart = new CategoryChartBuilder().width(800).height(450).title("Training step, min of " + options.rounds + " (ms)")
+                .xAxisTitle("layer").yAxisTitle("ms").build();
+        chart.addSeries("full", List.of("dense 384->1536", "attention 384/12h"), List.of(d.get(0).minMs(), a.get(0).minMs()));
+        chart.addSeries("PRILoRA r=" + rank, List.of("dense 384->1536", "attention 384/12h"), List.of(d.get(1).minMs(), a.get(1).minMs()));
+        options.write("layer-benchmark", json, w -> {
             w.println("layer,variant,min_ms,median_ms");
             for (Interleaved.Timing x : d) {
                 w.printf("dense,%s,%.3f,%.3f%n", x.name(), x.minMs(), x.medianMs());
@@ -146,13 +139,7 @@ public final class LayerBenchmark implements Callable<Integer> {
             for (Interleaved.Timing x : a) {
                 w.printf("attention,%s,%.3f,%.3f%n", x.name(), x.minMs(), x.medianMs());
             }
-        }
-        CategoryChart chart = new CategoryChartBuilder().width(800).height(450).title("Training step, min of " + rounds + " (ms)")
-                .xAxisTitle("layer").yAxisTitle("ms").build();
-        chart.addSeries("full", List.of("dense 384->1536", "attention 384/12h"), List.of(d.get(0).minMs(), a.get(0).minMs()));
-        chart.addSeries("PRILoRA r=" + rank, List.of("dense 384->1536", "attention 384/12h"), List.of(d.get(1).minMs(), a.get(1).minMs()));
-        BitmapEncoder.saveBitmap(chart, out.resolve("layer-benchmark").toString(), BitmapEncoder.BitmapFormat.PNG);
-        System.out.println("wrote " + out.toAbsolutePath().resolve("layer-benchmark.json"));
+        }, chart);
         return 0;
     }
 }

@@ -16,7 +16,7 @@ import java.util.concurrent.Callable;
  * Recorder: {@code -XX:StartFlightRecording=...}); prints the wall-clock time at which the timed steps start so that
  * {@code tools/profile/jfr_breakdown.py --since} can leave out warm-up and workspace sizing.
  *
- * <p>Run: {@code mvn -B -q -pl samples initialize exec:exec -Dexec.args="-Xmx8g -XX:StartFlightRecording=filename=/tmp/step.jfr,settings=profile
+ * <p>Run: {@code mvn -B -q -pl samples/benchmarks initialize exec:exec -Dexec.args="-Xmx8g -XX:StartFlightRecording=filename=/tmp/step.jfr,settings=profile
  * -classpath %classpath org.prilora.bench.StepProfile --variant lora"}
  */
 @Command(name = "step-profile", mixinStandardHelpOptions = true,
@@ -30,6 +30,11 @@ public final class StepProfile implements Callable<Integer> {
     @Option(names = "--warmup", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
     int warmup = 3;
 
+    /**
+     * Entry point.
+     *
+     * @param args options ({@code --help} lists them)
+     */
     public static void main(String[] args) {
         System.exit(new CommandLine(new StepProfile()).execute(args));
     }

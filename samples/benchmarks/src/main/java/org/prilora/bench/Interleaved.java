@@ -32,11 +32,25 @@ public final class Interleaved {
 
     private final Map<String, Runnable> variants = new LinkedHashMap<>();
 
+    /**
+     * Adds a variant.
+     *
+     * @param name its name in the result
+     * @param r    one call of it (e.g. one training step)
+     * @return this
+     */
     public Interleaved add(String name, Runnable r) {
         variants.put(name, r);
         return this;
     }
 
+    /**
+     * Warms every variant up, then times them in alternating rounds.
+     *
+     * @param warmup untimed calls of each variant first
+     * @param rounds timed rounds (one call of each variant per round)
+     * @return timing by variant name, in the order added
+     */
     public Map<String, Timing> run(int warmup, int rounds) {
         for (Runnable r : variants.values()) {
             for (int i = 0; i < warmup; i++) {

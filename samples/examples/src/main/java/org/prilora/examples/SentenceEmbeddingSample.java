@@ -1,4 +1,4 @@
-package org.prilora.samples;
+package org.prilora.examples;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
@@ -22,7 +22,7 @@ import java.util.Map;
  * Embeds a few sentences with all-MiniLM-L6-v2 running as a DL4J network (loaded from the ONNX file's weights),
  * and with ONNX Runtime on the same file, and prints both cosine-similarity matrices (sentence-transformers'
  * mean pooling over real tokens, L2-normalised) and their largest difference.
- * Run: {@code mvn -B -q -pl samples exec:exec -Dsample.main=org.prilora.samples.SentenceEmbeddingSample}.
+ * Run: {@code mvn -B -q -pl samples/examples initialize exec:exec -Dsample.main=org.prilora.examples.SentenceEmbeddingSample}.
  */
 public final class SentenceEmbeddingSample {
     static final List<String> SENTENCES = List.of(
@@ -35,6 +35,12 @@ public final class SentenceEmbeddingSample {
     private SentenceEmbeddingSample() {
     }
 
+    /**
+     * Prints both similarity matrices and their largest difference.
+     *
+     * @param args none
+     * @throws Exception if the model cannot be read or ONNX Runtime fails
+     */
     public static void main(String[] args) throws Exception {
         Nd4j.setDefaultDataTypes(DataType.FLOAT, DataType.FLOAT);
         byte[] model;

@@ -7,12 +7,17 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Checks that the OpenBLAS kernels of the core type this JVM runs with compute float32 GEMMs correctly: every
  * combination of sizes up to 1536 and both transposes, against the same product in double precision. Rerun:
- * {@code mvn -B -q -pl samples initialize exec:exec -Dsample.main=org.prilora.bench.GemmAccuracyCheck -Dopenblas.coretype=SKYLAKEX}.
+ * {@code mvn -B -q -pl samples/benchmarks initialize exec:exec -Dsample.main=org.prilora.bench.GemmAccuracyCheck -Dopenblas.coretype=SKYLAKEX}.
  */
 public final class GemmAccuracyCheck {
     private GemmAccuracyCheck() {
     }
 
+    /**
+     * Entry point.
+     *
+     * @param args none
+     */
     public static void main(String[] args) {
         Nd4j.getRandom().setSeed(1);
         double worst = 0;

@@ -7,7 +7,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.text.Normalizer;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.HexFormat;
@@ -15,15 +14,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Random;
 import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.zip.CRC32;
-import javax.xml.XMLConstants;
-import javax.xml.stream.XMLInputFactory;
-import javax.xml.stream.XMLStreamConstants;
-import javax.xml.stream.XMLStreamException;
-import javax.xml.stream.XMLStreamReader;
 
 /**
  * Builds a real, deterministic grammatical-acceptability data set (the kind of GLUE CoLA) from the example
@@ -99,7 +92,7 @@ public final class LanguageToolAcceptability {
         try (InputStream in = loader.getResourceAsStream(RESOURCE)) {
             if (in == null) {
                 throw new IllegalStateException("Classpath resource " + RESOURCE + " not found; it ships in the Maven"
-                        + " artifact " + ARTIFACT + ", which must be on the classpath (the samples module declares it)");
+                        + " artifact " + ARTIFACT + ", which must be on the classpath (the prilora-samples-data module declares it)");
             }
             return fromXml(in, RESOURCE);
         } catch (IOException e) {
@@ -120,7 +113,7 @@ public final class LanguageToolAcceptability {
     public static AcceptabilityData fromXml(InputStream xml, String sourceName) {
         Objects.requireNonNull(xml, "xml");
         Objects.requireNonNull(sourceName, "sourceName");
-        return build(parse(xml, sourceName), sourceName);
+        return build(LanguageToolXml.parse(xml, sourceName), sourceName);
     }
 
     /**
@@ -188,194 +181,10 @@ public final class LanguageToolAcceptability {
         return MARKS.matcher(Normalizer.normalize(s, Normalizer.Form.NFD)).replaceAll("");
     }
 
-    /**
-     * A deterministic, class-stratified random subset: each label keeps (up to rounding, largest remainder) its share
-     * of {@code examples}, chosen by {@link Collections#shuffle(List, Random)} with {@code new Random(seed)}, whose
-     * algorithm is fixed by the Java specification. The result keeps the input's relative order.
-     *
-     * @param examples the examples to sample from
-     * @param n        how many to keep; {@code n >= examples.size()} returns a copy of all of them
-     * @param seed     random seed
-     * @return an unmodifiable list of {@code min(n, examples.size())} examples
-     * @throws IllegalArgumentException if {@code n} is negative
-     */
-    public static List<AcceptabilityExample> sample(List<AcceptabilityExample> examples, int n, long seed) {
-        Objects.requireNonNull(examples, "examples");
-        if (n < 0) {
-            throw new IllegalArgumentException("sample size n must be >= 0, got " + n);
-        }
-        if (n >= examples.size()) {
-            return List.copyOf(examples);
-        }
-        List<Integer> acceptable = new ArrayList<>();
-        List<Integer> unacceptable = new ArrayList<>();
-        for (int i = 0; i < examples.size(); i++) {
-            (examples.get(i).acceptable() ? acceptable : unacceptable).add(i);
-        }
-        // Largest-remainder rounding so the two quotas add up to exactly n.
-        double exactAcceptable = (double) n * acceptable.size() / examples.size();
-        int takeAcceptable = (int) Math.floor(exactAcceptable);
-        if (exactAcceptable - takeAcceptable >= 0.5 && takeAcceptable < acceptable.size()) {
-            takeAcceptable++;
-        }
-        int takeUnacceptable = n - takeAcceptable;
-        Random random = new Random(seed);
-        Collections.shuffle(acceptable, random);
-        Collections.shuffle(unacceptable, random);
-        List<Integer> chosen = new ArrayList<>(n);
-        chosen.addAll(acceptable.subList(0, takeAcceptable));
-        chosen.addAll(unacceptable.subList(0, takeUnacceptable));
-        Collections.sort(chosen);
-        List<AcceptabilityExample> out = new ArrayList<>(n);
-        for (int i : chosen) {
-            out.add(examples.get(i));
-        }
-        return List.copyOf(out);
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
-    // Parsing
-
-    /**
-     * One {@code <example>} as written in the file, before any cleaning.
-     *
-     * @param ruleId      rule id (see {@link AcceptabilityExample#ruleId()})
-     * @param text        full text, marker tags removed, whitespace as in the file
-     * @param markerStart start of the marked span in {@code text}, valid when {@code markers == 1}
-     * @param markerEnd   end (exclusive) of the marked span
-     * @param markers     number of {@code <marker>} elements
-     * @param correction  the {@code correction} attribute, or null
-     * @param type        the {@code type} attribute, or null
-     */
-    record RawExample(String ruleId, String text, int markerStart, int markerEnd, int markers, String correction,
-                      String type) {
-    }
-
-    static XMLInputFactory secureFactory() {
-        // The JDK's own implementation, so a StAX provider elsewhere on the classpath cannot change behaviour.
-        XMLInputFactory f = XMLInputFactory.newDefaultFactory();
-        // The internal DTD subset must be read for its entities (&apostrophe; etc.) to resolve...
-        f.setProperty(XMLInputFactory.SUPPORT_DTD, true);
-        f.setProperty(XMLInputFactory.IS_REPLACING_ENTITY_REFERENCES, true);
-        // ...but nothing external is ever loaded. External entities stay "supported" only so that one reaches the
-        // resolver below and fails loudly; with support off the parser would silently expand it to nothing.
-        f.setProperty(XMLInputFactory.IS_SUPPORTING_EXTERNAL_ENTITIES, true);
-        f.setProperty(XMLConstants.ACCESS_EXTERNAL_DTD, "");
-        f.setXMLResolver((publicId, systemId, baseUri, namespace) -> {
-            throw new XMLStreamException("external entity or DTD refused: " + systemId
-                    + " (only entities declared in the internal DTD subset are expanded)");
-        });
-        f.setProperty(XMLInputFactory.IS_COALESCING, true);
-        f.setProperty(XMLInputFactory.IS_NAMESPACE_AWARE, false);
-        return f;
-    }
-
-    static List<RawExample> parse(InputStream xml, String sourceName) {
-        List<RawExample> out = new ArrayList<>();
-        XMLStreamReader r = null;
-        try {
-            r = secureFactory().createXMLStreamReader(xml);
-            String groupId = null;
-            int ruleInGroup = 0;
-            String ruleId = null;
-            while (r.hasNext()) {
-                int event = r.next();
-                if (event == XMLStreamConstants.START_ELEMENT) {
-                    switch (r.getLocalName()) {
-                        case "rulegroup" -> {
-                            groupId = r.getAttributeValue(null, "id");
-                            ruleInGroup = 0;
-                        }
-                        case "rule" -> {
-                            String own = r.getAttributeValue(null, "id");
-                            if (groupId != null) {
-                                ruleInGroup++;
-                                ruleId = own != null ? own : groupId + "[" + ruleInGroup + "]";
-                            } else {
-                                ruleId = own;
-                            }
-                        }
-                        case "example" -> {
-                            String id = ruleId != null ? ruleId : groupId != null ? groupId : "(no rule)";
-                            out.add(readExample(r, id, sourceName));
-                        }
-                        default -> {
-                        }
-                    }
-                } else if (event == XMLStreamConstants.END_ELEMENT) {
-                    switch (r.getLocalName()) {
-                        case "rulegroup" -> {
-                            groupId = null;
-                            ruleId = null;
-                        }
-                        case "rule" -> ruleId = null;
-                        default -> {
-                        }
-                    }
-                }
-            }
-        } catch (XMLStreamException e) {
-            throw new IllegalStateException("Could not parse LanguageTool grammar XML " + sourceName + ": "
-                    + e.getMessage(), e);
-        } finally {
-            if (r != null) {
-                try {
-                    r.close();
-                } catch (XMLStreamException ignored) {
-                    // closing a reader over a caller-owned stream; nothing to recover
-                }
-            }
-        }
-        return out;
-    }
-
-    /** Reads from the {@code <example>} start tag to its end tag. */
-    private static RawExample readExample(XMLStreamReader r, String ruleId, String sourceName)
-            throws XMLStreamException {
-        int line = r.getLocation().getLineNumber();
-        String correction = r.getAttributeValue(null, "correction");
-        String type = r.getAttributeValue(null, "type");
-        StringBuilder text = new StringBuilder();
-        int markers = 0;
-        int start = -1;
-        int end = -1;
-        while (true) {
-            int event = r.next();
-            switch (event) {
-                case XMLStreamConstants.CHARACTERS, XMLStreamConstants.CDATA, XMLStreamConstants.SPACE ->
-                        text.append(r.getText());
-                case XMLStreamConstants.ENTITY_REFERENCE -> throw new IllegalStateException("Unresolved entity &"
-                        + r.getLocalName() + "; in <example> at line " + line + " of " + sourceName
-                        + "; expected every entity to be declared in the internal DTD subset");
-                case XMLStreamConstants.START_ELEMENT -> {
-                    if (r.getLocalName().equals("marker")) {
-                        markers++;
-                        if (markers == 1) {
-                            start = text.length();
-                        }
-                    }
-                    // other inline elements (e.g. <em>) just contribute their text
-                }
-                case XMLStreamConstants.END_ELEMENT -> {
-                    if (r.getLocalName().equals("marker") && markers == 1) {
-                        end = text.length();
-                    } else if (r.getLocalName().equals("example")) {
-                        return new RawExample(ruleId, text.toString(), start, end, markers, correction, type);
-                    }
-                }
-                case XMLStreamConstants.END_DOCUMENT -> throw new IllegalStateException("Unterminated <example> at"
-                        + " line " + line + " of " + sourceName);
-                default -> {
-                    // comments, processing instructions: no text
-                }
-            }
-        }
-    }
-
     // ---------------------------------------------------------------------------------------------------------
     // Cleaning, dedup and split
 
-    static AcceptabilityData build(List<RawExample> raw, String sourceName) {
+    static AcceptabilityData build(List<LanguageToolXml.RawExample> raw, String sourceName) {
         int incorrect = 0;
         int correct = 0;
         int typed = 0;
@@ -384,7 +193,7 @@ public final class LanguageToolAcceptability {
         int identical = 0;
         int caseOrPunct = 0;
         List<AcceptabilityExample> candidates = new ArrayList<>();
-        for (RawExample e : raw) {
+        for (LanguageToolXml.RawExample e : raw) {
             if (e.type() != null) {
                 typed++;
                 continue;

@@ -1,9 +1,6 @@
 package org.prilora.bench;
 
-import org.prilora.ops.InputNormStats;
-
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -11,8 +8,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
-import org.nd4j.shade.jackson.databind.ObjectMapper;
-import org.nd4j.shade.jackson.databind.SerializationFeature;
 import org.prilora.bert.BertConfig;
 import org.prilora.bert.BertEncoderFactory;
 import org.prilora.PriLoraListener;
@@ -21,9 +16,9 @@ import org.prilora.config.RankSchedule;
 import org.prilora.PriLoraSummary;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -40,27 +35,28 @@ import java.util.concurrent.Callable;
  * the GEMM reference rate is measured in the same run. Also: the cost of one pruning step, updater state bytes,
  * off-heap memory, and (with {@code --scaling}) PRILoRA step time over rank, sequence length and batch size.
  *
- * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples initialize exec:exec -Dexec.args="-Xmx8g
- * -classpath %classpath org.prilora.bench.EncoderBenchmark --scaling --out ../docs/benchmarks"}
+ * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples/benchmarks initialize exec:exec
+ * -Dexec.args="-Xmx8g -classpath %classpath org.prilora.bench.EncoderBenchmark --scaling --out ../../docs/benchmarks"}
  */
 @Command(name = "encoder-benchmark", mixinStandardHelpOptions = true, description = "Full FT vs LoRA vs PRILoRA step time on a MiniLM-sized encoder.")
 public final class EncoderBenchmark implements Callable<Integer> {
 
-    @Option(names = "--rounds", description = "Interleaved timed rounds (default: ${DEFAULT-VALUE}).")
-    int rounds = 10;
-    @Option(names = "--warmup", description = "Warm-up steps per variant (default: ${DEFAULT-VALUE}).")
-    int warmup = 2;
+    @Mixin
+    BenchOptions options = new BenchOptions(10, 2);
     @Option(names = "--batch", description = "Batch size (default: ${DEFAULT-VALUE}).")
     int batch = 32;
     @Option(names = "--seq", description = "Sequence length (default: ${DEFAULT-VALUE}).")
     int seq = 64;
     @Option(names = "--scaling", description = "Also time PRILoRA over ranks, sequence lengths and batch sizes.")
     boolean scaling;
-    @Option(names = "--out", description = "Output directory (default: ${DEFAULT-VALUE}).")
-    Path out = Path.of("bench-results");
 
     static final BertConfig MINILM = new BertConfig(30522, 384, 6, 12, 1536, 512, 2, 1e-12);
 
+    /**
+     * Entry point.
+     *
+     * @param args options ({@code --help} lists them)
+     */
     public static void main(String[] args) {
         System.exit(new CommandLine(new EncoderBenchmark()).execute(args));
     }
@@ -176,6 +172,12 @@ public final class EncoderBenchmark implements Callable<Integer> {
     public static final class MemoryProbe {
         static final String PREFIX = "MEMORY ";
 
+        /**
+         * Child-JVM entry point.
+         *
+         * @param args variant, batch size, sequence length
+         * @throws Exception if the variant cannot be built or trained
+         */
         public static void main(String[] args) throws Exception {
             MultiLayerNetwork net = encoder(args[0], "prilora".equals(args[0]) ? RankSchedule.linear(4, 12) : RankSchedule.uniform(8));
             DataSet ds = data(Integer.parseInt(args[1]), Integer.parseInt(args[2]));
@@ -203,10 +205,10 @@ public final class EncoderBenchmark implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Files.createDirectories(out);
-        System.out.printf("OPENBLAS_CORETYPE=%s, OMP_NUM_THREADS=%s%n", System.getenv("OPENBLAS_CORETYPE"), System.getenv("OMP_NUM_THREADS"));
-        double gemm = GemmReference.gflops(batch * seq, 384, 1536, 10);
-        System.out.printf("GEMM reference [%d,384]x[384,1536]: %.1f GFLOPS%n", batch * seq, gemm);
+        Map<String, Object> json = options.begin("MiniLM-sized encoder training step", "mvn -B -q -pl samples/benchmarks "
+                + "initialize exec:exec -Dexec.args=\"-Xmx8g -classpath %classpath org.prilora.bench.EncoderBenchmark"
+                + (scaling ? " --scaling" : "") + " --out <dir>\"");
+        double gemm = BenchOptions.gemmReference(batch * seq, 384, 1536);
         DataSet ds = data(batch, seq);
 
         Map<String, MultiLayerNetwork> nets = new LinkedHashMap<>();
@@ -226,7 +228,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         // reference: one measurement at the start can catch a busy moment of the shared machine.
         double[] gemmBest = {gemm};
         bench.add("gemm-reference", () -> gemmBest[0] = Math.max(gemmBest[0], GemmReference.gflops(batch * seq, 384, 1536, 5)));
-        Map<String, Interleaved.Timing> t = bench.run(warmup, rounds);
+        Map<String, Interleaved.Timing> t = bench.run(options.warmup, options.rounds);
         gemm = gemmBest[0];
         System.out.printf("GEMM reference, best of the run: %.1f GFLOPS%n", gemm);
 
@@ -266,7 +268,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         MultiLayerNetwork pri = nets.get("prilora");
         Map<String, Interleaved.Timing> fw = new Interleaved()
                 .add("forward", () -> pri.output(ds.getFeatures(), false, ds.getFeaturesMaskArray(), null))
-                .run(1, rounds);
+                .run(1, options.rounds);
         double fwdMs = fw.get("forward").minMs();
         double fwdGflops = fwd / (fwdMs / 1e3) / 1e9;
         System.out.printf("forward only (PRILoRA encoder): min %.1f ms, %.1f GFLOPS (%.0f%% of GEMM)%n", fwdMs, fwdGflops, 100 * fwdGflops / gemm);
@@ -286,15 +288,8 @@ public final class EncoderBenchmark implements Callable<Integer> {
         System.out.printf("one pruning step over all projections: %.2f ms (%.2f%% of a PRILoRA step; amortised over the interval)%n",
                 pruneMs, 100 * pruneMs / t.get("prilora").minMs());
 
-        Map<String, Object> json = new LinkedHashMap<>();
-        json.put("benchmark", "MiniLM-sized encoder training step");
-        json.put("command", "mvn -B -q -pl samples initialize exec:exec -Dexec.args=\"-Xmx8g -classpath %classpath "
-                + "org.prilora.bench.EncoderBenchmark" + (scaling ? " --scaling" : "") + " --out <dir>\"");
-        json.put("openblasCoretype", System.getenv("OPENBLAS_CORETYPE"));
-        json.put("ompNumThreads", System.getenv("OMP_NUM_THREADS"));
         json.put("batch", batch);
         json.put("seq", seq);
-        json.put("rounds", rounds);
         json.put("gemmReferenceGflops", gemm);
         json.put("variants", variants);
         json.put("priloraOverLoraMin", priVsLora);
@@ -323,8 +318,11 @@ public final class EncoderBenchmark implements Callable<Integer> {
             }
             json.put("scaling", rows);
         }
-        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("encoder-benchmark.json").toFile(), json);
-        try (PrintWriter w = new PrintWriter(out.resolve("encoder-benchmark.csv").toFile())) {
+        CategoryChart chart = new CategoryChartBuilder().width(800).height(450)
+                .title(String.format("MiniLM-sized encoder, batch %d x %d tokens: step time (min of %d)", batch, seq, options.rounds))
+                .xAxisTitle("method").yAxisTitle("ms per optimizer step").build();
+        chart.addSeries("step", new ArrayList<>(nets.keySet()), nets.keySet().stream().map(v -> t.get(v).minMs()).toList());
+        options.write("encoder-benchmark", json, w -> {
             w.println("variant,step_min_ms,step_median_ms,trainable_params,updater_state_bytes,useful_gflops,peak_rss_bytes,workspace_bytes,heap_bytes_after_gc");
             for (String v : nets.keySet()) {
                 Map<?, ?> m = (Map<?, ?>) variants.get(v);
@@ -332,13 +330,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
                         m.get("updaterStateBytes"), m.get("usefulGflops"), m.get("peakRssBytes"), m.get("workspaceBytes"),
                         m.get("heapBytesAfterGc"));
             }
-        }
-        CategoryChart chart = new CategoryChartBuilder().width(800).height(450)
-                .title(String.format("MiniLM-sized encoder, batch %d x %d tokens: step time (min of %d)", batch, seq, rounds))
-                .xAxisTitle("method").yAxisTitle("ms per optimizer step").build();
-        chart.addSeries("step", new ArrayList<>(nets.keySet()), nets.keySet().stream().map(v -> t.get(v).minMs()).toList());
-        BitmapEncoder.saveBitmap(chart, out.resolve("encoder-benchmark").toString(), BitmapEncoder.BitmapFormat.PNG);
-        System.out.println("wrote " + out.toAbsolutePath().resolve("encoder-benchmark.json"));
+        }, chart);
         return 0;
     }
 

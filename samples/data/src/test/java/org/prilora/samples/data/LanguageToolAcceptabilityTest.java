@@ -106,8 +106,8 @@ class LanguageToolAcceptabilityTest {
     @Test
     void internalEntitiesResolveInTheRealFile() throws Exception {
         try (InputStream in = getClass().getClassLoader().getResourceAsStream(LanguageToolAcceptability.RESOURCE)) {
-            List<LanguageToolAcceptability.RawExample> raw =
-                    LanguageToolAcceptability.parse(in, LanguageToolAcceptability.RESOURCE);
+            List<LanguageToolXml.RawExample> raw =
+                    LanguageToolXml.parse(in, LanguageToolAcceptability.RESOURCE);
             assertThat(raw.size()).isEqualTo(data.counts().sourceExamples());
             assertThat(raw).anySatisfy(r -> {
                 assertThat(r.text()).isEqualTo("Distance 5km.");
@@ -125,13 +125,13 @@ class LanguageToolAcceptabilityTest {
         assertThat(again.dev()).isEqualTo(data.dev());
         assertThat(again.test()).isEqualTo(data.test());
         assertThat(again.counts()).isEqualTo(data.counts());
-        assertThat(LanguageToolAcceptability.sample(again.train(), 2000, 42))
-                .isEqualTo(LanguageToolAcceptability.sample(data.train(), 2000, 42));
+        assertThat(AcceptabilitySampling.stratified(again.train(), 2000, 42))
+                .isEqualTo(AcceptabilitySampling.stratified(data.train(), 2000, 42));
     }
 
     @Test
     void sampleOfRealTrainKeepsBalance() {
-        List<AcceptabilityExample> small = LanguageToolAcceptability.sample(data.train(), 2000, 42);
+        List<AcceptabilityExample> small = AcceptabilitySampling.stratified(data.train(), 2000, 42);
         double full = (double) AcceptabilityData.countAcceptable(data.train()) / data.train().size();
         assertThat(small).hasSize(2000).doesNotHaveDuplicates();
         assertThat(AcceptabilityData.countAcceptable(small) / 2000.0).isCloseTo(full,

@@ -178,24 +178,6 @@ class LanguageToolAcceptabilitySnippetTest {
     }
 
     @Test
-    void sampleKeepsClassBalanceOrderAndIsDeterministic() {
-        List<AcceptabilityExample> in = new java.util.ArrayList<>();
-        for (int i = 0; i < 1000; i++) {
-            in.add(new AcceptabilityExample("s" + i, i % 4 == 0 ? 0 : 1, "g" + i, "R"));
-        }
-        List<AcceptabilityExample> a = LanguageToolAcceptability.sample(in, 100, 7);
-        assertThat(a).hasSize(100).isEqualTo(LanguageToolAcceptability.sample(in, 100, 7));
-        assertThat(AcceptabilityData.countAcceptable(a)).isEqualTo(75);
-        assertThat(a).isSubsetOf(in);
-        assertThat(a).isSortedAccordingTo(java.util.Comparator.comparingInt(in::indexOf));
-        assertThat(LanguageToolAcceptability.sample(in, 100, 8)).isNotEqualTo(a);
-        assertThat(LanguageToolAcceptability.sample(in, 5000, 7)).isEqualTo(in);
-        assertThat(LanguageToolAcceptability.sample(in, 0, 7)).isEmpty();
-        assertThatThrownBy(() -> LanguageToolAcceptability.sample(in, -1, 7))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("-1");
-    }
-
-    @Test
     void exampleRejectsBadLabelAndBlankSentence() {
         assertThatThrownBy(() -> new AcceptabilityExample("ok", 2, "g", "R"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("got 2");
