@@ -13,6 +13,7 @@ import org.prilora.bert.BertEncoderFactory;
 import org.prilora.PriLoraListener;
 import org.prilora.config.PruningSchedule;
 import org.prilora.config.RankSchedule;
+import org.prilora.PriLora;
 import org.prilora.PriLoraSummary;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -65,7 +66,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         BertEncoderFactory.Builder b = BertEncoderFactory.builder(MINILM).seed(7).updater(new Adam(1e-4)).classifier(2);
         switch (variant) {
             case "full":
-                b.fullFineTune(true).rankSchedule(RankSchedule.uniform(1));
+                b.plain();
                 break;
             case "lora-graph":
                 // The same LoRA encoder with every block run as a SameDiff graph (the reference runtime).
@@ -237,7 +238,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         Map<String, Object> variants = new LinkedHashMap<>();
         for (String v : nets.keySet()) {
             MultiLayerNetwork n = nets.get(v);
-            PriLoraSummary s = PriLoraSummary.of(n);
+            PriLoraSummary s = PriLora.summary(n);
             long updaterBytes = n.getUpdater().getStateViewArray().length() * 4L;
             // useful work: forward + input gradient (+ weight gradient for full fine-tuning)
             double flops = ("full".equals(v) ? 3 : 2) * fwd;

@@ -70,7 +70,7 @@ public final class MiniLmFineTuneExample {
             weights = OnnxBertReader.read(in);   // the ONNX file inside the langchain4j jar
         }
         MultiLayerNetwork pretrained = BertEncoderFactory.builder(weights.config())
-                .fullFineTune(true).seed(SEED).updater(new Adam(1e-3)).classifier(2).build(weights);
+                .plain().seed(SEED).updater(new Adam(1e-3)).classifier(2).build(weights);
         PriLoraConfig cfg = PriLoraConfig.builder()
                 .rankSchedule(RankSchedule.linear(4, 12)).alpha(16)
                 .pruning(PruningSchedule.builder().fraction(0.1).interval(10).startStep(10).emaBeta(0.99).build())

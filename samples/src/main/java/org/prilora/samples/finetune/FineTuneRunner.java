@@ -159,7 +159,7 @@ public final class FineTuneRunner implements AutoCloseable {
         net.setListeners(listener);
         PriLoraSummary before = PriLora.summary(net);
         out.printf(Locale.ROOT, "ranks by block %s, alpha %s, %s%n",
-                Arrays.toString(cfg.rankSchedule().ranks(weights.config().numLayers())), cfg.alpha(), cfg.pruning());
+                Arrays.toString(cfg.rankSchedule().ranks(weights.config().numLayers())), cfg.adapter().alpha(), cfg.pruning());
         long expected = ParameterBudget.trainable(weights.config(), cfg.rankSchedule(), 2);
         if (before.trainableParams() != expected) {
             // the network's updaters disagree with the adapter shapes: a frozen weight trains, or an adapter does not
@@ -202,8 +202,7 @@ public final class FineTuneRunner implements AutoCloseable {
      */
     public MultiLayerNetwork buildAdapted(FineTuneSettings s, PriLoraConfig cfg) {
         MultiLayerNetwork base = BertEncoderFactory.builder(weights.config())
-                .fullFineTune(true)                      // the plain pretrained blocks (no adapters in use)
-                .rankSchedule(RankSchedule.uniform(1))
+                .plain()                                 // the plain pretrained blocks
                 .seed(cfg.seed())
                 .updater(new Adam(s.learningRate()))
                 .classifier(2)

@@ -77,7 +77,7 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
             return PruningSchedule.none();
         }
         return PruningSchedule.builder().fraction(pruneFraction).interval(pruneInterval).startStep(pruneStart)
-                .emaBeta(emaBeta).mode(pruneMode).build();
+                .emaBeta(emaBeta).build();
     }
 
     /**
@@ -96,6 +96,7 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
                 .rankSchedule(rankSchedule())
                 .alpha(alpha)
                 .scalingMode(ScalingMode.ALPHA_OVER_R)
+                .pruningMode(pruneMode)
                 .pruning(pruning())
                 .init(AdapterInit.KAIMING_UNIFORM)
                 .seed(seed)
@@ -112,7 +113,7 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
             PruningSchedule p = pruning();
             m.putAll(Json.object("ranks", rankSchedule().toString(), "alpha", alpha, "pruneFraction", p.fraction(),
                     "pruneInterval", p.interval(), "pruneStart", p.startStep(), "emaBeta", p.emaBeta(),
-                    "pruneMode", p.mode().name()));
+                    "pruneMode", pruneMode.name()));
         }
         m.put("evaluateTest", evaluateTest);
         return m;

@@ -195,14 +195,14 @@ public final class RunOutputs {
     /** {@code encoder.layer.3} + {@code attention.self.query} → {@code 3.q}. */
     static String shortName(ModuleFigures f) {
         String layer = f.layer().startsWith("encoder.layer.") ? f.layer().substring("encoder.layer.".length()) : f.layer();
-        String site = switch (f.site()) {
+        String site = switch (f.module()) {
             case "attention.self.query" -> "q";
             case "attention.self.key" -> "k";
             case "attention.self.value" -> "v";
             case "attention.output.dense" -> "ao";
             case "intermediate.dense" -> "i";
             case "output.dense" -> "o";
-            default -> f.site();
+            default -> f.module();
         };
         return site.isEmpty() ? layer : layer + "." + site;
     }
