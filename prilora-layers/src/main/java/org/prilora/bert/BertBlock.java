@@ -40,6 +40,7 @@ import java.util.Objects;
  */
 public class BertBlock extends GraphLayer {
     private static final long serialVersionUID = 1L;
+    private static final String RECURRENT = "recurrent input (InputType.recurrent(hidden))";
 
     private int hidden;
     private int numHeads;
@@ -153,27 +154,19 @@ public class BertBlock extends GraphLayer {
 
     @Override
     public InputType getOutputType(int layerIndex, InputType inputType) {
-        InputType.InputTypeRecurrent r = requireRecurrent(inputType);
+        InputType.InputTypeRecurrent r = requireRecurrent(inputType, RECURRENT, false);
         return InputType.recurrent(hidden, r.getTimeSeriesLength(), RNNFormat.NCW);
     }
 
     @Override
     public void setNIn(InputType inputType, boolean override) {
-        InputType.InputTypeRecurrent r = requireRecurrent(inputType);
+        InputType.InputTypeRecurrent r = requireRecurrent(inputType, RECURRENT, false);
         if (hidden <= 0) {
             hidden = (int) r.getSize();
         } else if (r.getSize() != hidden) {
             throw new IllegalStateException(getClass().getSimpleName() + " '" + getLayerName() + "': expected input size hidden = "
                     + hidden + ", got " + r.getSize() + " from the previous layer");
         }
-    }
-
-    private InputType.InputTypeRecurrent requireRecurrent(InputType inputType) {
-        if (inputType == null || inputType.getType() != InputType.Type.RNN) {
-            throw new IllegalStateException(getClass().getSimpleName() + " '" + getLayerName() + "': expected recurrent input"
-                    + " (InputType.recurrent(hidden)), got " + inputType);
-        }
-        return (InputType.InputTypeRecurrent) inputType;
     }
 
     @Override
@@ -185,41 +178,21 @@ public class BertBlock extends GraphLayer {
         return hidden;
     }
 
-    public void setHidden(int hidden) {
-        this.hidden = hidden;
-    }
-
     public int getNumHeads() {
         return numHeads;
-    }
-
-    public void setNumHeads(int numHeads) {
-        this.numHeads = numHeads;
     }
 
     public int getIntermediate() {
         return intermediate;
     }
 
-    public void setIntermediate(int intermediate) {
-        this.intermediate = intermediate;
-    }
-
     public double getLayerNormEps() {
         return layerNormEps;
-    }
-
-    public void setLayerNormEps(double layerNormEps) {
-        this.layerNormEps = layerNormEps;
     }
 
     /** Whether the block runs as a SameDiff graph (the reference) instead of the native runtime (the default). */
     public boolean isGraphRuntime() {
         return graphRuntime;
-    }
-
-    public void setGraphRuntime(boolean graphRuntime) {
-        this.graphRuntime = graphRuntime;
     }
 
     @Override

@@ -2,27 +2,17 @@ package org.prilora.bert;
 
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.prilora.config.AdapterSettings;
+import org.prilora.layers.ExactTypeConverter;
 import org.prilora.layers.LayerConverter;
 
 /**
  * {@link BertBlock} ↔ {@link PriLoraBertBlock}: the adapted block keeps every key of the plain one (weights, biases,
  * LayerNorms) and adds the adapters', so the default copy and merge of {@link LayerConverter} apply.
  */
-public final class BertBlockConverter implements LayerConverter {
+public final class BertBlockConverter extends ExactTypeConverter {
 
-    @Override
-    public String plainType() {
-        return "BertBlock";
-    }
-
-    @Override
-    public boolean adapts(Layer plain) {
-        return plain.getClass() == BertBlock.class;
-    }
-
-    @Override
-    public boolean merges(Layer adapted) {
-        return adapted.getClass() == PriLoraBertBlock.class;
+    public BertBlockConverter() {
+        super(BertBlock.class, PriLoraBertBlock.class);
     }
 
     @Override

@@ -44,6 +44,7 @@ import java.util.Objects;
  */
 public class BertEmbeddings extends GraphLayer {
     private static final long serialVersionUID = 1L;
+    private static final String RECURRENT = "NCW recurrent input (InputType.recurrent(1 or 2))";
 
     /** Parameter keys (no underscores: DL4J's updater splits gradient keys {@code <layer>_<param>} at the last one). */
     public static final String WORD = "wordEmb";
@@ -140,28 +141,18 @@ public class BertEmbeddings extends GraphLayer {
 
     @Override
     public InputType getOutputType(int layerIndex, InputType inputType) {
-        InputType.InputTypeRecurrent r = requireRecurrent(inputType);
+        InputType.InputTypeRecurrent r = requireRecurrent(inputType, RECURRENT, true);
         return InputType.recurrent(hidden, r.getTimeSeriesLength(), RNNFormat.NCW);
     }
 
     @Override
     public void setNIn(InputType inputType, boolean override) {
-        InputType.InputTypeRecurrent r = requireRecurrent(inputType);
-        long c = r.getSize();
+        long c = requireRecurrent(inputType, RECURRENT, true).getSize();
         if (c != 1 && c != 2) {
             throw new IllegalStateException("BertEmbeddings '" + getLayerName() + "': expected InputType.recurrent(1) (token ids)"
                     + " or InputType.recurrent(2) (token ids, token type ids), got size " + c);
         }
         inputChannels = (int) c;
-    }
-
-    private InputType.InputTypeRecurrent requireRecurrent(InputType inputType) {
-        if (inputType == null || inputType.getType() != InputType.Type.RNN
-                || ((InputType.InputTypeRecurrent) inputType).getFormat() != RNNFormat.NCW) {
-            throw new IllegalStateException("BertEmbeddings '" + getLayerName() + "': expected NCW recurrent input"
-                    + " (InputType.recurrent(1 or 2)), got " + inputType);
-        }
-        return (InputType.InputTypeRecurrent) inputType;
     }
 
     @Override
@@ -184,49 +175,25 @@ public class BertEmbeddings extends GraphLayer {
         return vocabSize;
     }
 
-    public void setVocabSize(int vocabSize) {
-        this.vocabSize = vocabSize;
-    }
-
     public int getHidden() {
         return hidden;
-    }
-
-    public void setHidden(int hidden) {
-        this.hidden = hidden;
     }
 
     public int getMaxPositions() {
         return maxPositions;
     }
 
-    public void setMaxPositions(int maxPositions) {
-        this.maxPositions = maxPositions;
-    }
-
     public int getTypeVocabSize() {
         return typeVocabSize;
-    }
-
-    public void setTypeVocabSize(int typeVocabSize) {
-        this.typeVocabSize = typeVocabSize;
     }
 
     public double getLayerNormEps() {
         return layerNormEps;
     }
 
-    public void setLayerNormEps(double layerNormEps) {
-        this.layerNormEps = layerNormEps;
-    }
-
     /** 2: ids and token type ids; 1: ids only (token type 0). */
     public int getInputChannels() {
         return inputChannels;
-    }
-
-    public void setInputChannels(int inputChannels) {
-        this.inputChannels = inputChannels;
     }
 
     @Override

@@ -57,8 +57,29 @@ public final class BertNaming {
     private BertNaming() {
     }
 
-    /** The six linear projections of a BERT block, each one adapter site. */
-    public enum Projection {
+    /** A sub-module of a BERT block with a weight and a bias in the state dict. */
+    public interface BlockTensors {
+        /** The sub-module's name inside a block ({@code attention.self.query}, {@code output.LayerNorm} …). */
+        String subModule();
+
+        /** The Hugging Face module name, {@code encoder.layer.<layer>.<subModule>}. */
+        default String module(int layer) {
+            return layerName(layer) + "." + subModule();
+        }
+
+        /** The state-dict name of the weight (a projection's is stored here in DL4J orientation {@code [in, out]}). */
+        default String weight(int layer) {
+            return module(layer) + ".weight";
+        }
+
+        /** The state-dict name of the bias. */
+        default String bias(int layer) {
+            return module(layer) + ".bias";
+        }
+    }
+
+    /** The six linear projections of a BERT block, each one adapted module. */
+    public enum Projection implements BlockTensors {
         QUERY("attention.self.query", "q"),
         KEY("attention.self.key", "k"),
         VALUE("attention.self.value", "v"),
@@ -74,13 +95,18 @@ public final class BertNaming {
             this.paramPrefix = paramPrefix;
         }
 
-        /** The sub-module name inside a block, used as the adapter site name ({@code attention.self.query} …). */
+        /** The sub-module name inside a block, used as the adapted module's name ({@code attention.self.query} …). */
         public String siteName() {
             return siteName;
         }
 
+        @Override
+        public String subModule() {
+            return siteName;
+        }
+
         /**
-         * Prefix of the block's parameter keys for this projection, passed to {@code AdapterModule.standard}
+         * Prefix of the block's parameter keys for this projection, passed to {@code AdapterKeys.module}
          * ({@code qW}, {@code qloraA} …). Keys hold no underscore: DL4J's updater splits gradient keys
          * {@code <layer>_<param>} at the last one.
          */
@@ -88,24 +114,10 @@ public final class BertNaming {
             return paramPrefix;
         }
 
-        /** The PEFT/Hugging Face module name, {@code encoder.layer.<layer>.<siteName>}. */
-        public String module(int layer) {
-            return layerName(layer) + "." + siteName;
-        }
-
-        /** The state-dict name of the weight (stored here in DL4J orientation {@code [in, out]}). */
-        public String weight(int layer) {
-            return module(layer) + ".weight";
-        }
-
-        /** The state-dict name of the bias. */
-        public String bias(int layer) {
-            return module(layer) + ".bias";
-        }
     }
 
     /** The two LayerNorms of a BERT block (post-LN: after the attention residual and after the FFN residual). */
-    public enum Norm {
+    public enum Norm implements BlockTensors {
         ATTENTION_OUTPUT("attention.output.LayerNorm", "ln1"),
         OUTPUT("output.LayerNorm", "ln2");
 
@@ -117,18 +129,9 @@ public final class BertNaming {
             this.paramPrefix = paramPrefix;
         }
 
-        public String module(int layer) {
-            return layerName(layer) + "." + subModule;
-        }
-
-        /** State-dict name of the gain. */
-        public String weight(int layer) {
-            return module(layer) + ".weight";
-        }
-
-        /** State-dict name of the bias. */
-        public String bias(int layer) {
-            return module(layer) + ".bias";
+        @Override
+        public String subModule() {
+            return subModule;
         }
 
         /** Parameter key of the gain in {@link PriLoraBertBlock} ({@code ln1g}). */

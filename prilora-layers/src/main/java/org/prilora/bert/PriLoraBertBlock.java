@@ -122,10 +122,6 @@ public class PriLoraBertBlock extends BertBlock implements PriLoraGraphLayer {
         return adapter;
     }
 
-    public void setAdapter(AdapterSettings adapter) {
-        this.adapter = Objects.requireNonNull(adapter, "adapter");
-    }
-
     @Override
     public boolean equals(Object o) {
         return super.equals(o) && rank == ((PriLoraBertBlock) o).rank && adapter.equals(((PriLoraBertBlock) o).adapter);

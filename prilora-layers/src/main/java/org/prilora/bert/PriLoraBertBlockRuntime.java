@@ -19,6 +19,7 @@ import org.prilora.bert.BertNaming.Norm;
 import org.prilora.bert.BertNaming.Projection;
 import org.prilora.layers.AdapterModule;
 import org.prilora.layers.AdapterStatsSource;
+import org.prilora.layers.MeasuredNorms;
 import org.prilora.ops.InputNormStats;
 
 import java.util.Arrays;
@@ -48,7 +49,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
 
     /** What the latest training forward pass keeps for backprop (arrays in the ACTIVATIONS workspace). */
     private Cache cache;
-    private Map<String, INDArray> pendingNorms;
+    private final MeasuredNorms measured = new MeasuredNorms();
 
     public PriLoraBertBlockRuntime(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -96,7 +97,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         Cache c = forward(training, workspaceMgr);
         if (training) {
             cache = c;
-            pendingNorms = adapted() == null ? null : measureNorms(c);
+            measured.hold(adapted() == null ? null : measureNorms(c));
         } else {
             cache = null;
         }
@@ -366,9 +367,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
 
     @Override
     public Map<String, INDArray> takeBatchNorms() {
-        Map<String, INDArray> m = pendingNorms == null ? Collections.emptyMap() : pendingNorms;
-        pendingNorms = null;
-        return m;
+        return measured.take();
     }
 
     @Override

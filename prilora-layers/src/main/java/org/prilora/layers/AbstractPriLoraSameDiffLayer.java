@@ -113,10 +113,6 @@ public abstract class AbstractPriLoraSameDiffLayer extends GraphLayer implements
         return adapter;
     }
 
-    public void setAdapter(AdapterSettings adapter) {
-        this.adapter = Objects.requireNonNull(adapter, "adapter");
-    }
-
     /** Builder fields shared by the SameDiff-defined PRILoRA layers: the rank and the adapter settings. */
     @SuppressWarnings("unchecked")
     public abstract static class AdapterBuilder<T extends AdapterBuilder<T>> extends SameDiffLayer.Builder<T> {

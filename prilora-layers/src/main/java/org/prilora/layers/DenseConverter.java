@@ -6,21 +6,10 @@ import org.deeplearning4j.nn.conf.layers.Layer;
 import org.prilora.config.AdapterSettings;
 
 /** {@link DenseLayer} ↔ {@link PriLoraDense}; both keep DL4J's {@code W} and {@code b}. */
-public final class DenseConverter implements LayerConverter {
+public final class DenseConverter extends ExactTypeConverter {
 
-    @Override
-    public String plainType() {
-        return "DenseLayer";
-    }
-
-    @Override
-    public boolean adapts(Layer plain) {
-        return plain.getClass() == DenseLayer.class;
-    }
-
-    @Override
-    public boolean merges(Layer adapted) {
-        return adapted.getClass() == PriLoraDense.class;
+    public DenseConverter() {
+        super(DenseLayer.class, PriLoraDense.class);
     }
 
     @Override

@@ -2,6 +2,8 @@ package org.prilora.layers;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer;
 import org.deeplearning4j.optimize.api.TrainingListener;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -34,6 +36,19 @@ public abstract class GraphLayer extends SameDiffLayer {
     /** Whether a parameter is updated by training (every parameter, unless a subclass says otherwise). */
     public boolean isTrainableParam(String paramName) {
         return true;
+    }
+
+    /**
+     * The recurrent input type, or an error naming this layer and what it expects ({@code expected}, e.g.
+     * {@code "recurrent input (InputType.recurrent(hidden))"}); with {@code requireNcw} also the NCW layout.
+     */
+    protected InputType.InputTypeRecurrent requireRecurrent(InputType inputType, String expected, boolean requireNcw) {
+        if (inputType == null || inputType.getType() != InputType.Type.RNN
+                || requireNcw && ((InputType.InputTypeRecurrent) inputType).getFormat() != RNNFormat.NCW) {
+            throw new IllegalStateException(getClass().getSimpleName() + " '" + getLayerName() + "': expected " + expected
+                    + ", got " + inputType);
+        }
+        return (InputType.InputTypeRecurrent) inputType;
     }
 
     /** The runtime layer (the SameDiff graph of {@link #defineLayer} by default). */

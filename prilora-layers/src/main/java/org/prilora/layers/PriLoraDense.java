@@ -155,10 +155,6 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
         return hasBias;
     }
 
-    public void setHasBias(boolean hasBias) {
-        this.hasBias = hasBias;
-    }
-
     @Override
     public int getRank() {
         return rank;
@@ -174,16 +170,8 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
         return adapter;
     }
 
-    public void setAdapter(AdapterSettings adapter) {
-        this.adapter = java.util.Objects.requireNonNull(adapter, "adapter");
-    }
-
     public RNNFormat getRnnDataFormat() {
         return rnnDataFormat;
-    }
-
-    public void setRnnDataFormat(RNNFormat rnnDataFormat) {
-        this.rnnDataFormat = rnnDataFormat;
     }
 
     @Override

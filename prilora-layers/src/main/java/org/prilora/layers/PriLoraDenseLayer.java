@@ -41,7 +41,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
     private INDArray fwdDropMask;
     private INDArray fwdRowMask;
 
-    private INDArray pendingNorms;
+    private final MeasuredNorms measured = new MeasuredNorms();
 
     public PriLoraDenseLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -135,7 +135,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
             fwdDropMask = dropMask;
             // Squares in the current workspace, only the [nIn] result detached: a fresh off-heap temporary of the
             // input's size costs page faults on every step (see PriLoraBertBlockRuntime#measureNorms).
-            pendingNorms = InputNormStats.batchNorms(x, rowMask, null, s.nIn()).detach();
+            measured.hold(Map.of(s.name(), InputNormStats.batchNorms(x, rowMask, null, s.nIn()).detach()));
         }
         return z;
     }
@@ -173,13 +173,7 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
 
     @Override
     public Map<String, INDArray> takeBatchNorms() {
-        if (pendingNorms == null) {
-            return Collections.emptyMap();
-        }
-        Map<String, INDArray> m = new HashMap<>();
-        m.put(module().name(), pendingNorms);
-        pendingNorms = null;
-        return m;
+        return measured.take();
     }
 
     @Override

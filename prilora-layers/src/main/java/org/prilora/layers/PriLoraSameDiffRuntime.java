@@ -41,7 +41,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
     /** Placeholder for the gradient arriving from the next layer. */
     public static final String EPSILON_KEY = "prilora_epsilon";
 
-    private Map<String, INDArray> pendingNorms;
+    private final MeasuredNorms measured = new MeasuredNorms();
     private List<String> statsVariables;
 
     public PriLoraSameDiffRuntime(NeuralNetConfiguration conf, DataType dataType) {
@@ -141,7 +141,7 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
             result = result.detach();
         }
         if (training && layerConf() instanceof PriLoraLayer) {
-            pendingNorms = measureNorms(out);
+            measured.hold(measureNorms(out));
         }
         sameDiff.clearPlaceholders(true);
         sameDiff.clearOpInputs();
@@ -224,8 +224,6 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
 
     @Override
     public Map<String, INDArray> takeBatchNorms() {
-        Map<String, INDArray> m = pendingNorms == null ? Collections.emptyMap() : pendingNorms;
-        pendingNorms = null;
-        return m;
+        return measured.take();
     }
 }

@@ -92,19 +92,14 @@ public class PriLoraSelfAttention extends AbstractPriLoraSameDiffLayer {
 
     @Override
     public InputType getOutputType(int layerIndex, InputType inputType) {
-        if (inputType == null || inputType.getType() != InputType.Type.RNN) {
-            throw new IllegalStateException("PriLoraSelfAttention '" + getLayerName() + "': expected recurrent input, got " + inputType);
-        }
-        return InputType.recurrent(nOut, ((InputType.InputTypeRecurrent) inputType).getTimeSeriesLength());
+        return InputType.recurrent(nOut, requireRecurrent(inputType, "recurrent input", false).getTimeSeriesLength());
     }
 
     @Override
     public void setNIn(InputType inputType, boolean override) {
-        if (inputType == null || inputType.getType() != InputType.Type.RNN) {
-            throw new IllegalStateException("PriLoraSelfAttention '" + getLayerName() + "': expected recurrent input, got " + inputType);
-        }
+        long size = requireRecurrent(inputType, "recurrent input", false).getSize();
         if (nIn <= 0 || override) {
-            nIn = ((InputType.InputTypeRecurrent) inputType).getSize();
+            nIn = size;
         }
     }
 
@@ -117,32 +112,16 @@ public class PriLoraSelfAttention extends AbstractPriLoraSameDiffLayer {
         return nIn;
     }
 
-    public void setNIn(long nIn) {
-        this.nIn = nIn;
-    }
-
     public long getNOut() {
         return nOut;
-    }
-
-    public void setNOut(long nOut) {
-        this.nOut = nOut;
     }
 
     public int getNHeads() {
         return nHeads;
     }
 
-    public void setNHeads(int nHeads) {
-        this.nHeads = nHeads;
-    }
-
     public long getHeadSize() {
         return headSize;
-    }
-
-    public void setHeadSize(long headSize) {
-        this.headSize = headSize;
     }
 
     /** Builder with {@code SelfAttentionLayer.Builder}'s fields plus the adapter fields. */

@@ -10,24 +10,18 @@ import org.prilora.config.AdapterSettings;
  * as {@code [nHeads, headSize, nIn]} and {@code Wo} as {@code [nHeads·headSize, nOut]}; the PRILoRA layer keeps all
  * four as 2-D {@code [in, out]} matrices.
  */
-public final class SelfAttentionConverter implements LayerConverter {
+public final class SelfAttentionConverter extends ExactTypeConverter {
     private static final String[] DL4J_KEYS = {"Wq", "Wk", "Wv", "Wo"};
     private static final String[] MODULES = {PriLoraSelfAttention.QUERY, PriLoraSelfAttention.KEY, PriLoraSelfAttention.VALUE,
             PriLoraSelfAttention.OUTPUT};
 
+    public SelfAttentionConverter() {
+        super(SelfAttentionLayer.class, PriLoraSelfAttention.class);
+    }
+
     @Override
     public String plainType() {
         return "SelfAttentionLayer (with projectInput)";
-    }
-
-    @Override
-    public boolean adapts(Layer plain) {
-        return plain.getClass() == SelfAttentionLayer.class;
-    }
-
-    @Override
-    public boolean merges(Layer adapted) {
-        return adapted.getClass() == PriLoraSelfAttention.class;
     }
 
     @Override

@@ -15,8 +15,31 @@ import java.util.List;
  *
  * <p>{@link #moduleName()} (the weight variable's name) is the stable key of the site, for adapter files.
  * Immutable.
+ *
+ * @param weightName       the frozen weight variable (a CONSTANT while adapted)
+ * @param biasName         the frozen bias of an {@code xw_plus_b} op, or null
+ * @param inputName        the variable multiplied by the weight (the input whose feature norms are tracked)
+ * @param outputName       the output variable of the original op; the adapted output carries the same name
+ * @param opKind           the kind of op that was adapted
+ * @param weightTransposed whether the original op computed {@code x·Wᵀ} (weight stored {@code [nOut, nIn]})
+ * @param nIn              input features
+ * @param nOut             output features
+ * @param block            dense block index (0 = bottom) that chose the rank
+ * @param rank             adapter rank
+ * @param scale            LoRA scale {@code s}
+ * @param aName            trainable {@code A [r, nIn]} (VARIABLE)
+ * @param bName            trainable {@code B [nOut, r]} (VARIABLE)
+ * @param stateName        input-norm statistics {@code [nIn + 1]}: x̄, then the batch count (CONSTANT)
+ * @param maskName         0/1 mask {@code [r, nIn]} over A (CONSTANT) in PERSISTENT_MASK mode, else null
+ * @param originalWeightType the weight's variable type before injection (restored by merge)
+ * @param originalBiasType   the bias's variable type before injection, or null without a bias
+ * @param addedOps         names of the ops injection added for this module (removed again by merge)
+ * @param addedVariables   names of the variables injection added for this module, A/B/state/mask included
  */
-public final class GraphModule {
+public record GraphModule(String weightName, String biasName, String inputName, String outputName, GraphModule.OpKind opKind,
+                          boolean weightTransposed, long nIn, long nOut, int block, int rank, double scale, String aName,
+                          String bName, String stateName, String maskName, VariableType originalWeightType,
+                          VariableType originalBiasType, List<String> addedOps, List<String> addedVariables) {
 
     /** The kind of op that was adapted. */
     public enum OpKind {
@@ -26,49 +49,9 @@ public final class GraphModule {
         XW_PLUS_B
     }
 
-    private final String weightName;
-    private final String biasName;
-    private final String inputName;
-    private final String outputName;
-    private final OpKind opKind;
-    private final boolean weightTransposed;
-    private final long nIn;
-    private final long nOut;
-    private final int block;
-    private final int rank;
-    private final double scale;
-    private final String aName;
-    private final String bName;
-    private final String stateName;
-    private final String maskName;
-    private final VariableType weightType;
-    private final VariableType biasType;
-    private final List<String> addedOps;
-    private final List<String> addedVariables;
-
-    GraphModule(String weightName, String biasName, String inputName, String outputName, OpKind opKind,
-                boolean weightTransposed, long nIn, long nOut, int block, int rank, double scale, String aName,
-                String bName, String stateName, String maskName, VariableType weightType, VariableType biasType,
-                List<String> addedOps, List<String> addedVariables) {
-        this.weightName = weightName;
-        this.biasName = biasName;
-        this.inputName = inputName;
-        this.outputName = outputName;
-        this.opKind = opKind;
-        this.weightTransposed = weightTransposed;
-        this.nIn = nIn;
-        this.nOut = nOut;
-        this.block = block;
-        this.rank = rank;
-        this.scale = scale;
-        this.aName = aName;
-        this.bName = bName;
-        this.stateName = stateName;
-        this.maskName = maskName;
-        this.weightType = weightType;
-        this.biasType = biasType;
-        this.addedOps = List.copyOf(addedOps);
-        this.addedVariables = List.copyOf(addedVariables);
+    public GraphModule {
+        addedOps = List.copyOf(addedOps);
+        addedVariables = List.copyOf(addedVariables);
     }
 
     /** Stable name of the adapted module: the frozen weight's variable name. */
@@ -76,100 +59,9 @@ public final class GraphModule {
         return weightName;
     }
 
-    /** The frozen weight variable (a CONSTANT while adapted). */
-    public String weightName() {
-        return weightName;
-    }
-
-    /** The frozen bias of an {@code xw_plus_b} op, or null. */
-    public String biasName() {
-        return biasName;
-    }
-
-    /** The variable multiplied by the weight (the input whose feature norms are tracked). */
-    public String inputName() {
-        return inputName;
-    }
-
-    /** The output variable of the original op; the adapted output carries the same name. */
-    public String outputName() {
-        return outputName;
-    }
-
-    public OpKind opKind() {
-        return opKind;
-    }
-
-    /** Whether the original op computed {@code x·Wᵀ} (weight stored {@code [nOut, nIn]}). */
-    public boolean weightTransposed() {
-        return weightTransposed;
-    }
-
     /** Shape of the weight as stored: {@code [nIn, nOut]}, or {@code [nOut, nIn]} when {@link #weightTransposed()}. */
     public long[] weightShape() {
         return weightTransposed ? new long[]{nOut, nIn} : new long[]{nIn, nOut};
-    }
-
-    public long nIn() {
-        return nIn;
-    }
-
-    public long nOut() {
-        return nOut;
-    }
-
-    /** Dense block index (0 = bottom) that chose the rank. */
-    public int block() {
-        return block;
-    }
-
-    public int rank() {
-        return rank;
-    }
-
-    /** LoRA scale {@code s}. */
-    public double scale() {
-        return scale;
-    }
-
-    /** Trainable {@code A [r, nIn]} (VARIABLE). */
-    public String aName() {
-        return aName;
-    }
-
-    /** Trainable {@code B [nOut, r]} (VARIABLE). */
-    public String bName() {
-        return bName;
-    }
-
-    /** Input-norm statistics {@code [nIn + 1]}: x̄, then the batch count (CONSTANT; see InputNormStats). */
-    public String stateName() {
-        return stateName;
-    }
-
-    /** 0/1 mask {@code [r, nIn]} over A (CONSTANT) in PERSISTENT_MASK mode, else null. */
-    public String maskName() {
-        return maskName;
-    }
-
-    /** The weight's variable type before injection (restored by merge). */
-    public VariableType originalWeightType() {
-        return weightType;
-    }
-
-    /** The bias's variable type before injection, or null without a bias. */
-    public VariableType originalBiasType() {
-        return biasType;
-    }
-
-    /** Names of the ops injection added for this site (removed again by merge). */
-    public List<String> addedOps() {
-        return addedOps;
-    }
-
-    /** Names of the variables injection added for this site, A/B/state/mask included. */
-    public List<String> addedVariables() {
-        return addedVariables;
     }
 
     // ------------------------------------------------------------------ live arrays

@@ -4,7 +4,6 @@ import org.nd4j.shade.jackson.annotation.JsonCreator;
 import org.nd4j.shade.jackson.annotation.JsonProperty;
 
 import java.io.Serializable;
-import java.util.Objects;
 
 /**
  * The knobs every adapted module shares, whatever its layer type (PEFT's {@code LoraConfig} without the targeting):
@@ -12,82 +11,21 @@ import java.util.Objects;
  * may grow back ({@link PruningMode}), how A is initialised, and dropout on the adapter path. The rank is not here:
  * it follows depth ({@link RankSchedule}). Immutable; {@link #builder()} validates every field. This is the one
  * place the defaults are written: layer builders, the BERT factory and {@link PriLoraConfig} all take an instance.
+ *
+ * @param alpha       LoRA alpha (PEFT's {@code lora_alpha}), finite and &gt; 0
+ * @param scalingMode alpha/r or alpha/√r (rsLoRA)
+ * @param pruningMode REGROW modules have no mask; PERSISTENT_MASK modules carry one that keeps pruned entries of A at zero
+ * @param init        initialisation of A (B always starts at zero)
+ * @param loraDropout dropout on the adapter path's input (PEFT's {@code lora_dropout}), in [0, 1)
  */
-public final class AdapterSettings implements Serializable {
-    private static final long serialVersionUID = 1L;
+public record AdapterSettings(@JsonProperty("alpha") double alpha, @JsonProperty("scalingMode") ScalingMode scalingMode,
+                              @JsonProperty("pruningMode") PruningMode pruningMode, @JsonProperty("init") AdapterInit init,
+                              @JsonProperty("loraDropout") double loraDropout) implements Serializable {
 
     private static final AdapterSettings DEFAULTS = builder().build();
 
-    private final double alpha;
-    private final ScalingMode scalingMode;
-    private final PruningMode pruningMode;
-    private final AdapterInit init;
-    private final double loraDropout;
-
     @JsonCreator
-    private AdapterSettings(@JsonProperty("alpha") double alpha, @JsonProperty("scalingMode") ScalingMode scalingMode,
-                            @JsonProperty("pruningMode") PruningMode pruningMode, @JsonProperty("init") AdapterInit init,
-                            @JsonProperty("loraDropout") double loraDropout) {
-        this.alpha = alpha;
-        this.scalingMode = scalingMode;
-        this.pruningMode = pruningMode;
-        this.init = init;
-        this.loraDropout = loraDropout;
-        validate();
-    }
-
-    /** alpha 16, alpha/r, REGROW, Kaiming-uniform A, no adapter dropout. */
-    public static AdapterSettings defaults() {
-        return DEFAULTS;
-    }
-
-    public static Builder builder() {
-        return new Builder();
-    }
-
-    public Builder toBuilder() {
-        return new Builder().alpha(alpha).scalingMode(scalingMode).pruningMode(pruningMode).init(init).loraDropout(loraDropout);
-    }
-
-    /** LoRA alpha (PEFT's {@code lora_alpha}). */
-    @JsonProperty("alpha")
-    public double alpha() {
-        return alpha;
-    }
-
-    @JsonProperty("scalingMode")
-    public ScalingMode scalingMode() {
-        return scalingMode;
-    }
-
-    /** REGROW modules have no mask; PERSISTENT_MASK modules carry one that keeps pruned entries of A at zero. */
-    @JsonProperty("pruningMode")
-    public PruningMode pruningMode() {
-        return pruningMode;
-    }
-
-    @JsonProperty("init")
-    public AdapterInit init() {
-        return init;
-    }
-
-    /** Dropout on the adapter path's input (PEFT's {@code lora_dropout}), in [0, 1). */
-    @JsonProperty("loraDropout")
-    public double loraDropout() {
-        return loraDropout;
-    }
-
-    /** Whether modules carry a persistent mask parameter. */
-    public boolean hasMask() {
-        return pruningMode == PruningMode.PERSISTENT_MASK;
-    }
-
-    /** The LoRA scale {@code s} of a module of rank {@code r}. */
-    public double scale(int r) {
-        return scalingMode.scale(alpha, r);
-    }
-
-    private void validate() {
+    public AdapterSettings {
         if (!(alpha > 0) || Double.isInfinite(alpha)) {
             throw new IllegalArgumentException("alpha: expected a finite value > 0, got " + alpha);
         }
@@ -105,19 +43,27 @@ public final class AdapterSettings implements Serializable {
         }
     }
 
-    @Override
-    public boolean equals(Object o) {
-        if (!(o instanceof AdapterSettings)) {
-            return false;
-        }
-        AdapterSettings s = (AdapterSettings) o;
-        return alpha == s.alpha && scalingMode == s.scalingMode && pruningMode == s.pruningMode && init == s.init
-                && loraDropout == s.loraDropout;
+    /** alpha 16, alpha/r, REGROW, Kaiming-uniform A, no adapter dropout. */
+    public static AdapterSettings defaults() {
+        return DEFAULTS;
     }
 
-    @Override
-    public int hashCode() {
-        return Objects.hash(alpha, scalingMode, pruningMode, init, loraDropout);
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        return new Builder().alpha(alpha).scalingMode(scalingMode).pruningMode(pruningMode).init(init).loraDropout(loraDropout);
+    }
+
+    /** Whether modules carry a persistent mask parameter. */
+    public boolean hasMask() {
+        return pruningMode == PruningMode.PERSISTENT_MASK;
+    }
+
+    /** The LoRA scale {@code s} of a module of rank {@code r}. */
+    public double scale(int r) {
+        return scalingMode.scale(alpha, r);
     }
 
     @Override

@@ -25,27 +25,43 @@ import java.util.regex.PatternSyntaxException;
  * initialisation. Immutable; build with {@link #builder()}, which validates every field (its adapter knobs are
  * flat, as in PEFT, and fill one {@link AdapterSettings}). Round-trips through JSON ({@link #toJson()},
  * {@link #fromJson}).
+ *
+ * @param rankSchedule  ranks by depth
+ * @param adapter       what every adapted module gets (alpha, scaling, pruning mode, A init, dropout)
+ * @param targetTypes   simple class names of the layer types to adapt; empty means every type that can be adapted
+ * @param targetModules regex that layer (vertex) names must fully match, or null for any name
+ * @param modulesToSave layers (by name) that stay fully trainable, e.g. the classifier head
+ * @param pruning       when and how much of A is pruned
+ * @param seed          seed of A's initialisation
  */
-public final class PriLoraConfig implements Serializable {
-    private static final long serialVersionUID = 1L;
+public record PriLoraConfig(RankSchedule rankSchedule, AdapterSettings adapter, Set<String> targetTypes, String targetModules,
+                            List<String> modulesToSave, PruningSchedule pruning, long seed) implements Serializable {
 
-
-    private final RankSchedule rankSchedule;
-    private final AdapterSettings adapter;
-    private final Set<String> targetTypes;
-    private final String targetModules;
-    private final List<String> modulesToSave;
-    private final PruningSchedule pruning;
-    private final long seed;
-
-    private PriLoraConfig(Builder b) {
-        this.rankSchedule = b.rankSchedule;
-        this.adapter = b.adapter.build();
-        this.targetTypes = Collections.unmodifiableSet(new LinkedHashSet<>(b.targetTypes));
-        this.targetModules = b.targetModules;
-        this.modulesToSave = Collections.unmodifiableList(new ArrayList<>(b.modulesToSave));
-        this.pruning = b.pruning;
-        this.seed = b.seed;
+    public PriLoraConfig {
+        if (rankSchedule == null) {
+            throw new IllegalArgumentException("rankSchedule: expected a RankSchedule, got null");
+        }
+        if (adapter == null) {
+            throw new IllegalArgumentException("adapter: expected AdapterSettings, got null");
+        }
+        if (targetModules != null) {
+            try {
+                Pattern.compile(targetModules);
+            } catch (PatternSyntaxException e) {
+                throw new IllegalArgumentException("targetModules: expected a valid regular expression, got '" + targetModules
+                        + "': " + e.getDescription());
+            }
+        }
+        for (String m : modulesToSave) {
+            if (m == null || m.isBlank()) {
+                throw new IllegalArgumentException("modulesToSave: expected layer names, got a blank entry in " + modulesToSave);
+            }
+        }
+        if (pruning == null) {
+            throw new IllegalArgumentException("pruning: expected a PruningSchedule (PruningSchedule.none() for plain LoRA), got null");
+        }
+        targetTypes = Collections.unmodifiableSet(new LinkedHashSet<>(targetTypes));
+        modulesToSave = Collections.unmodifiableList(new ArrayList<>(modulesToSave));
     }
 
     public static Builder builder() {
@@ -65,36 +81,6 @@ public final class PriLoraConfig implements Serializable {
         boolean typeOk = targetTypes.isEmpty() || targetTypes.contains(layerTypeSimpleName);
         boolean nameOk = targetModules == null || (layerName != null && Pattern.compile(targetModules).matcher(layerName).matches());
         return typeOk && nameOk;
-    }
-
-    public RankSchedule rankSchedule() {
-        return rankSchedule;
-    }
-
-    /** The settings every adapted module gets (alpha, scaling, pruning mode, A init, dropout). */
-    public AdapterSettings adapter() {
-        return adapter;
-    }
-
-    public Set<String> targetTypes() {
-        return targetTypes;
-    }
-
-    /** Regex that layer names must fully match to be adapted, or null for any name. */
-    public String targetModules() {
-        return targetModules;
-    }
-
-    public List<String> modulesToSave() {
-        return modulesToSave;
-    }
-
-    public PruningSchedule pruning() {
-        return pruning;
-    }
-
-    public long seed() {
-        return seed;
     }
 
     // ---------------------------------------------------------------- JSON
@@ -181,22 +167,6 @@ public final class PriLoraConfig implements Serializable {
                 .seed(j.seed)
                 .loraDropout(j.loraDropout)
                 .build();
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        if (!(o instanceof PriLoraConfig)) {
-            return false;
-        }
-        PriLoraConfig c = (PriLoraConfig) o;
-        return rankSchedule.equals(c.rankSchedule) && adapter.equals(c.adapter)
-                && targetTypes.equals(c.targetTypes) && Objects.equals(targetModules, c.targetModules)
-                && modulesToSave.equals(c.modulesToSave) && pruning.equals(c.pruning) && seed == c.seed;
-    }
-
-    @Override
-    public int hashCode() {
-        return Objects.hash(rankSchedule, adapter, targetTypes, targetModules, modulesToSave, pruning, seed);
     }
 
     @Override
@@ -295,27 +265,7 @@ public final class PriLoraConfig implements Serializable {
         }
 
         public PriLoraConfig build() {
-            if (rankSchedule == null) {
-                throw new IllegalArgumentException("rankSchedule: expected a RankSchedule, got null");
-            }
-            if (targetModules != null) {
-                try {
-                    Pattern.compile(targetModules);
-                } catch (PatternSyntaxException e) {
-                    throw new IllegalArgumentException("targetModules: expected a valid regular expression, got '" + targetModules
-                            + "': " + e.getDescription());
-                }
-            }
-            for (String m : modulesToSave) {
-                if (m == null || m.isBlank()) {
-                    throw new IllegalArgumentException("modulesToSave: expected layer names, got a blank entry in " + modulesToSave);
-                }
-            }
-            if (pruning == null) {
-                throw new IllegalArgumentException("pruning: expected a PruningSchedule (PruningSchedule.none() for plain LoRA), got null");
-            }
-            adapter.build();    // validates the adapter knobs
-            return new PriLoraConfig(this);
+            return new PriLoraConfig(rankSchedule, adapter.build(), targetTypes, targetModules, modulesToSave, pruning, seed);
         }
     }
 }

@@ -3,7 +3,6 @@ package org.prilora.config;
 import org.prilora.ops.PriLoraPruner;
 
 import java.io.Serializable;
-import java.util.Objects;
 
 /**
  * When and how much of each adapter's A matrix is pruned, and the EMA coefficient of the input
@@ -12,9 +11,14 @@ import java.util.Objects;
  *
  * <p>Steps count optimizer iterations starting at 1 for the first update. A step {@code t} prunes when
  * {@code startStep <= t <= endStep} and {@code (t - startStep) % interval == 0}.
+ *
+ * @param fraction  fraction γ of each row of A pruned at every pruning step, in [0, 1)
+ * @param interval  optimizer steps between pruning steps, at least 1
+ * @param startStep first step that may prune (1-based, at least 1)
+ * @param endStep   last step that may prune (inclusive, at least startStep)
+ * @param emaBeta   EMA coefficient β of the input-norm statistics, in [0, 1)
  */
-public final class PruningSchedule implements Serializable {
-    private static final long serialVersionUID = 1L;
+public record PruningSchedule(double fraction, int interval, long startStep, long endStep, double emaBeta) implements Serializable {
 
     /** Defaults: this project's choice, not the paper's values (which could not be read); the main job sets its own from an ablation. */
     public static final double DEFAULT_FRACTION = 0.25;
@@ -23,18 +27,22 @@ public final class PruningSchedule implements Serializable {
     public static final long DEFAULT_END_STEP = Long.MAX_VALUE;
     public static final double DEFAULT_EMA_BETA = 0.9;
 
-    private final double fraction;
-    private final int interval;
-    private final long startStep;
-    private final long endStep;
-    private final double emaBeta;
-
-    private PruningSchedule(Builder b) {
-        this.fraction = b.fraction;
-        this.interval = b.interval;
-        this.startStep = b.startStep;
-        this.endStep = b.endStep;
-        this.emaBeta = b.emaBeta;
+    public PruningSchedule {
+        if (!(fraction >= 0.0 && fraction < 1.0)) {
+            throw new IllegalArgumentException("fraction: expected a value in [0, 1), got " + fraction);
+        }
+        if (interval < 1) {
+            throw new IllegalArgumentException("interval: expected >= 1, got " + interval);
+        }
+        if (startStep < 1) {
+            throw new IllegalArgumentException("startStep: expected >= 1, got " + startStep);
+        }
+        if (endStep < startStep) {
+            throw new IllegalArgumentException("endStep: expected >= startStep (" + startStep + "), got " + endStep);
+        }
+        if (!(emaBeta >= 0.0 && emaBeta < 1.0)) {
+            throw new IllegalArgumentException("emaBeta: expected a value in [0, 1), got " + emaBeta);
+        }
     }
 
     public static Builder builder() {
@@ -63,41 +71,6 @@ public final class PruningSchedule implements Serializable {
     /** Number of entries pruned in every row of an A with {@code nIn} columns: floor(fraction * nIn). */
     public int prunedPerRow(long nIn) {
         return PriLoraPruner.prunedPerRow(fraction, nIn);
-    }
-
-    public double fraction() {
-        return fraction;
-    }
-
-    public int interval() {
-        return interval;
-    }
-
-    public long startStep() {
-        return startStep;
-    }
-
-    public long endStep() {
-        return endStep;
-    }
-
-    public double emaBeta() {
-        return emaBeta;
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        if (!(o instanceof PruningSchedule)) {
-            return false;
-        }
-        PruningSchedule s = (PruningSchedule) o;
-        return fraction == s.fraction && interval == s.interval && startStep == s.startStep && endStep == s.endStep
-                && emaBeta == s.emaBeta;
-    }
-
-    @Override
-    public int hashCode() {
-        return Objects.hash(fraction, interval, startStep, endStep, emaBeta);
     }
 
     @Override
@@ -145,22 +118,7 @@ public final class PruningSchedule implements Serializable {
         }
 
         public PruningSchedule build() {
-            if (!(fraction >= 0.0 && fraction < 1.0)) {
-                throw new IllegalArgumentException("fraction: expected a value in [0, 1), got " + fraction);
-            }
-            if (interval < 1) {
-                throw new IllegalArgumentException("interval: expected >= 1, got " + interval);
-            }
-            if (startStep < 1) {
-                throw new IllegalArgumentException("startStep: expected >= 1, got " + startStep);
-            }
-            if (endStep < startStep) {
-                throw new IllegalArgumentException("endStep: expected >= startStep (" + startStep + "), got " + endStep);
-            }
-            if (!(emaBeta >= 0.0 && emaBeta < 1.0)) {
-                throw new IllegalArgumentException("emaBeta: expected a value in [0, 1), got " + emaBeta);
-            }
-            return new PruningSchedule(this);
+            return new PruningSchedule(fraction, interval, startStep, endStep, emaBeta);
         }
     }
 }

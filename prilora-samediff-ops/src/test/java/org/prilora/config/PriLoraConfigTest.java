@@ -37,7 +37,8 @@ class PriLoraConfigTest {
         assertThatThrownBy(() -> PriLoraConfig.builder().alpha(0).build()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("alpha").hasMessageContaining("0.0");
         assertThatThrownBy(() -> PriLoraConfig.builder().rankSchedule(null).build()).hasMessageContaining("rankSchedule");
         assertThatThrownBy(() -> PriLoraConfig.builder().targetModules("(").build()).hasMessageContaining("targetModules").hasMessageContaining("'('");
-        assertThatThrownBy(() -> PriLoraConfig.builder().targetTypes(java.util.Set.of()).build()).hasMessageContaining("targetTypes");
+        // No target types (the default) means every layer type that can be adapted, narrowed by targetModules if given.
+        assertThat(PriLoraConfig.builder().targetTypes(java.util.Set.of()).build().isTarget("fc1", "DenseLayer")).isTrue();
         assertThatThrownBy(() -> PriLoraConfig.builder().modulesToSave(" ").build()).hasMessageContaining("modulesToSave");
         assertThatThrownBy(() -> PriLoraConfig.builder().pruning(null).build()).hasMessageContaining("pruning");
         assertThatThrownBy(() -> PriLoraConfig.builder().loraDropout(1).build()).hasMessageContaining("loraDropout");
