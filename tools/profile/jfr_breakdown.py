@@ -3,7 +3,7 @@
 
 Usage (after `mvn -B -q install -DskipTests`):
 
-    mvn -B -q -pl samples initialize exec:exec -Dexec.args="-Xmx8g -XX:StartFlightRecording=filename=/tmp/step.jfr,settings=profile \
+    mvn -B -q -pl samples/benchmarks initialize exec:exec -Dexec.args="-Xmx8g -XX:StartFlightRecording=filename=/tmp/step.jfr,settings=profile \
         -classpath %classpath org.prilora.bench.StepProfile --variant lora --steps 15"
     jfr print --events jdk.NativeMethodSample,jdk.ExecutionSample --stack-depth 40 /tmp/step.jfr > /tmp/step.txt
     python3 tools/profile/jfr_breakdown.py /tmp/step.txt --since <the time StepProfile printed>
