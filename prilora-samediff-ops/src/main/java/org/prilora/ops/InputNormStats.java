@@ -113,9 +113,41 @@ public final class InputNormStats {
 
     /**
      * L2 norm of each feature over the real rows/time steps of one batch, as a new vector of length
-     * {@code nIn}. Shapes are validated; the result is in the activations' data type.
+     * {@code nIn}. Shapes are validated; the result is in the activations' data type. Values at masked (padding)
+     * positions never reach the result, not even NaN or infinity: x̄ is defined over real tokens only, so a batch
+     * is non-finite for PRILoRA only when a real position is.
      */
     public static INDArray batchNorms(INDArray activations, INDArray maskOrNull, SequenceLayout format, long expectedNIn) {
+        INDArray norms = maskedNorms(activations, maskOrNull, format, expectedNIn);
+        if (maskOrNull != null && !Double.isFinite(norms.sumNumber().doubleValue())) {
+            // Rare path: the mask multiplies squares, and NaN·0 is NaN, so zero the padding positions first.
+            norms = maskedNorms(zeroMasked(activations, maskOrNull, format), maskOrNull, format, expectedNIn);
+        }
+        return norms;
+    }
+
+    /** A copy of {@code activations} with every masked row (2-D) or time step (3-D) set to 0. */
+    private static INDArray zeroMasked(INDArray activations, INDArray mask, SequenceLayout format) {
+        INDArray x = activations.dup('c');
+        double[] m = mask.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        long t = format == null ? 1 : activations.size(format == SequenceLayout.NCW ? 2 : 1);
+        for (int i = 0; i < m.length; i++) {
+            if (m[i] != 0) {
+                continue;
+            }
+            if (format == null) {
+                x.getRow(i).assign(0);
+            } else {
+                org.nd4j.linalg.indexing.INDArrayIndex b = org.nd4j.linalg.indexing.NDArrayIndex.point(i / t);
+                org.nd4j.linalg.indexing.INDArrayIndex step = org.nd4j.linalg.indexing.NDArrayIndex.point(i % t);
+                org.nd4j.linalg.indexing.INDArrayIndex all = org.nd4j.linalg.indexing.NDArrayIndex.all();
+                (format == SequenceLayout.NCW ? x.get(b, all, step) : x.get(b, step, all)).assign(0);
+            }
+        }
+        return x;
+    }
+
+    private static INDArray maskedNorms(INDArray activations, INDArray maskOrNull, SequenceLayout format, long expectedNIn) {
         Objects.requireNonNull(activations, "activations");
         INDArray sq;
         int[] reduceDims;

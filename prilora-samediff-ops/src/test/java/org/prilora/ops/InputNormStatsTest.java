@@ -134,4 +134,22 @@ class InputNormStatsTest {
         assertThatThrownBy(() -> new InputNormStats(3, 1.0)).hasMessageContaining("beta").hasMessageContaining("[0, 1)");
         assertThatThrownBy(() -> InputNormStats.wrap(Nd4j.ones(2, 2), 0.9)).hasMessageContaining("state");
     }
+
+    @Test
+    void nonFiniteValuesAtMaskedPositionsNeverReachTheStatistics() {
+        // 2-D: row 1 is padding and holds NaN and infinity; the norms are those of rows 0 and 2.
+        INDArray x = Nd4j.create(new double[][]{{1, 2}, {Double.NaN, Double.POSITIVE_INFINITY}, {3, -4}});
+        INDArray mask = Nd4j.create(new double[]{1, 0, 1});
+        INDArray norms = InputNormStats.batchNorms(x, mask, null, 2);
+        assertThat(norms.toDoubleVector()).containsExactly(Math.sqrt(10), Math.sqrt(20));
+        // 3-D, both layouts: example 0 has a NaN at its padded step t = 2.
+        double[][][] seq = {{{1, 2, Double.NaN}, {3, 4, Double.NEGATIVE_INFINITY}}, {{5, 6, 7}, {8, 9, 10}}};  // [mb][nIn][T]
+        INDArray mask3 = Nd4j.create(new double[][]{{1, 1, 0}, {1, 1, 1}});
+        double[] expected = {Math.sqrt(1 + 4 + 25 + 36 + 49), Math.sqrt(9 + 16 + 64 + 81 + 100)};
+        assertThat(InputNormStats.batchNorms(ncw(seq), mask3, SequenceLayout.NCW, 2).toDoubleVector()).containsExactly(expected);
+        assertThat(InputNormStats.batchNorms(nwc(seq), mask3, SequenceLayout.NWC, 2).toDoubleVector()).containsExactly(expected);
+        // A non-finite value at a real position still makes the batch non-finite (and rejected by the listeners).
+        mask3.putScalar(0, 2, 1);
+        assertThat(InputNormStats.batchNorms(ncw(seq), mask3, SequenceLayout.NCW, 2).sumNumber().doubleValue()).isNaN();
+    }
 }
