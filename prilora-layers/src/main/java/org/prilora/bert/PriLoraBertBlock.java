@@ -54,7 +54,7 @@ public class PriLoraBertBlock extends BertBlock implements PriLoraGraphLayer {
                              INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
         if (rank < 1 || rank > Math.min(getHidden(), getIntermediate())) {
             throw new IllegalArgumentException("rank: expected a value in [1, min(hidden, intermediate) = "
-                    + Math.min(getHidden(), getIntermediate()) + "] for layer '" + getLayerName() + "', got " + rank);
+                    + Math.min(getHidden(), getIntermediate()) + "] for " + AdapterKeys.describe(this, layerIndex) + ", got " + rank);
         }
         return super.instantiate(conf, trainingListeners, layerIndex, layerParamsView, initializeParams, networkDataType);
     }

@@ -87,7 +87,8 @@ public abstract class AbstractPriLoraSameDiffLayer extends GraphLayer implements
     public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> trainingListeners, int layerIndex,
                              INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
         for (AdapterModule m : adapterModules()) {
-            PriLoraDense.validateRank(m.qualifiedName(getLayerName()), m.rank(), m.nIn(), m.nOut());
+            PriLoraDense.validateRank(AdapterKeys.describe(this, layerIndex) + (m.name().isEmpty() ? "" : " module " + m.name()),
+                    m.rank(), m.nIn(), m.nOut());
         }
         return super.instantiate(conf, trainingListeners, layerIndex, layerParamsView, initializeParams, networkDataType);
     }

@@ -32,6 +32,18 @@ public final class AdapterKeys {
     private AdapterKeys() {
     }
 
+    /**
+     * How messages name a layer: {@code 'name'}, or for an unnamed one its index in the network ({@code layer3},
+     * DL4J's default name) or, before it is in a network ({@code index < 0}), {@code an unnamed <Type>}.
+     */
+    public static String describe(org.deeplearning4j.nn.conf.layers.Layer layer, int index) {
+        if (layer.getLayerName() != null) {
+            return "layer '" + layer.getLayerName() + "'";
+        }
+        return index >= 0 ? "layer '" + "layer" + index + "' (unnamed, index " + index + ")"
+                : "an unnamed " + layer.getClass().getSimpleName();
+    }
+
     /** Whether a parameter key names a trainable adapter matrix (A or B) of any module. */
     public static boolean isTrainable(String key) {
         return key.endsWith(A) || key.endsWith(B);

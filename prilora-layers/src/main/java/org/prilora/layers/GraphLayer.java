@@ -45,8 +45,8 @@ public abstract class GraphLayer extends SameDiffLayer {
     protected InputType.InputTypeRecurrent requireRecurrent(InputType inputType, String expected, boolean requireNcw) {
         if (inputType == null || inputType.getType() != InputType.Type.RNN
                 || requireNcw && ((InputType.InputTypeRecurrent) inputType).getFormat() != RNNFormat.NCW) {
-            throw new IllegalStateException(getClass().getSimpleName() + " '" + getLayerName() + "': expected " + expected
-                    + ", got " + inputType);
+            throw new IllegalStateException(AdapterKeys.describe(this, -1) + " (" + getClass().getSimpleName() + "): expected "
+                    + expected + ", got " + inputType);
         }
         return (InputType.InputTypeRecurrent) inputType;
     }

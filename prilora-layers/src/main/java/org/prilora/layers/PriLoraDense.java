@@ -62,7 +62,7 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
     public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> trainingListeners, int layerIndex,
                              INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
         LayerValidation.assertNInNOutSet("PriLoraDense", getLayerName(), layerIndex, getNIn(), getNOut());
-        validateRank(getLayerName(), rank, nIn, nOut);
+        validateRank(AdapterKeys.describe(this, layerIndex), rank, nIn, nOut);
         PriLoraDenseLayer ret = new PriLoraDenseLayer(conf, networkDataType);
         ret.setListeners(trainingListeners);
         ret.setIndex(layerIndex);
@@ -80,11 +80,12 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
         }
     }
 
-    static void validateRank(String layerName, int rank, long nIn, long nOut) {
+    /** Checks a rank against the module's sizes; {@code where} names the layer ({@link AdapterKeys#describe}). */
+    static void validateRank(String where, int rank, long nIn, long nOut) {
         long max = Math.min(nIn, nOut);
         if (rank < 1 || rank > max) {
-            throw new IllegalArgumentException("rank: expected a value in [1, min(nIn, nOut) = " + max + "] for layer '"
-                    + layerName + "' (nIn=" + nIn + ", nOut=" + nOut + "), got " + rank);
+            throw new IllegalArgumentException("rank: expected a value in [1, min(nIn, nOut) = " + max + "] for "
+                    + where + " (nIn=" + nIn + ", nOut=" + nOut + "), got " + rank);
         }
     }
 
@@ -226,7 +227,7 @@ public class PriLoraDense extends FeedForwardLayer implements PriLoraLayer {
                 throw new IllegalArgumentException("rnnDataFormat: expected NCW or NWC, got null");
             }
             if (nIn > 0 && nOut > 0) {
-                validateRank(layerName, rank, nIn, nOut);
+                validateRank(layerName == null ? "an unnamed PriLoraDense" : "layer '" + layerName + "'", rank, nIn, nOut);
             }
             return new PriLoraDense(this);
         }

@@ -111,7 +111,8 @@ public final class PriLoraRanks {
             for (PriLoraLayer l : layers) {
                 int b = blockOf.applyAsInt(l);
                 if (b < 0) {
-                    throw new IllegalArgumentException("blockOf: expected a block index >= 0 for layer '" + l.getLayerName() + "', got " + b);
+                    throw new IllegalArgumentException("blockOf: expected a block index >= 0 for "
+                            + AdapterKeys.describe((org.deeplearning4j.nn.conf.layers.Layer) l, -1) + ", got " + b);
                 }
                 block.put(l, b);
                 max = Math.max(max, b);
