@@ -14,7 +14,6 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
@@ -23,7 +22,6 @@ import org.prilora.layers.PriLoraDense;
 import org.prilora.layers.PriLoraSelfAttention;
 import org.prilora.layers.TestNets;
 import org.prilora.config.PruningMode;
-import org.prilora.config.PruningSchedule;
 import org.prilora.config.RankSchedule;
 
 import static org.assertj.core.api.Assertions.assertThat;

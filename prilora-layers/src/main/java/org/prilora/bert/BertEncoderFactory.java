@@ -22,7 +22,6 @@ import org.prilora.config.AdapterSettings;
 import org.prilora.config.RankSchedule;
 
 import java.util.Arrays;
-import java.util.List;
 import java.util.Objects;
 
 /**

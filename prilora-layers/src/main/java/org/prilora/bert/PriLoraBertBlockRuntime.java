@@ -23,9 +23,7 @@ import org.prilora.layers.MeasuredNorms;
 import org.prilora.ops.InputNormStats;
 
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 /**

@@ -18,8 +18,6 @@ import org.prilora.ops.LoraLinear;
 import org.prilora.ops.InputNormStats;
 
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.HashMap;
 import java.util.Map;
 
 /**

@@ -19,7 +19,6 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.prilora.ops.InputNormStats;
 
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;

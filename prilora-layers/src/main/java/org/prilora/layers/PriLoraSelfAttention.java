@@ -112,12 +112,26 @@ public class PriLoraSelfAttention extends AbstractPriLoraSameDiffLayer {
         return nIn;
     }
 
+    // Setters for the three sizes whose getter names (getNIn → "nin") do not match the field names: without them
+    // DL4J's JSON would not read the sizes back.
+    public void setNIn(long nIn) {
+        this.nIn = nIn;
+    }
+
     public long getNOut() {
         return nOut;
     }
 
+    public void setNOut(long nOut) {
+        this.nOut = nOut;
+    }
+
     public int getNHeads() {
         return nHeads;
+    }
+
+    public void setNHeads(int nHeads) {
+        this.nHeads = nHeads;
     }
 
     public long getHeadSize() {

@@ -18,7 +18,6 @@ import org.nd4j.linalg.dataset.api.MultiDataSet;
 import org.prilora.config.PriLoraConfig;
 import org.prilora.config.NonFinitePolicy;
 import org.prilora.config.PruningMode;
-import org.prilora.config.PruningSchedule;
 import org.prilora.samediff.SdGraphs.Style;
 import org.prilora.ops.NonFiniteInputException;
 

@@ -14,7 +14,6 @@ import org.prilora.bert.BertTokenizer;
 import org.prilora.bert.BertWeights;
 import org.prilora.bert.OnnxBertReader;
 import org.prilora.config.PriLoraConfig;
-import org.prilora.config.RankSchedule;
 import org.prilora.samples.data.AcceptabilityData;
 import org.prilora.samples.data.AcceptabilityExample;
 import org.prilora.samples.data.AcceptabilitySampling;
