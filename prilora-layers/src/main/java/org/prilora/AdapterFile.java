@@ -27,6 +27,7 @@ public record AdapterFile(Manifest manifest, PriLoraConfig config, Map<String, I
     public static final class ModuleEntry {
         public String module;
         public String layer;
+        /** The module inside its layer ({@code ""} for a dense layer); named "site" in format version 1. */
         public String site;
         public String layerType;
         public int rank;

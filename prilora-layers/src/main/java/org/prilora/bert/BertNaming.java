@@ -12,7 +12,7 @@ import java.util.regex.Pattern;
 
 /**
  * The one place that knows the names of a BERT checkpoint: the Hugging Face state-dict names of every tensor
- * (our "roles"), the PEFT module names of the six adapted projections per block (the adapter site names used
+ * (our "roles"), the PEFT module names of the six adapted projections per block (the adapted module names used
  * for PEFT export), the parameter key prefixes of {@link PriLoraBertBlock}, and how the tensors of an ONNX
  * export map back to those names.
  *

@@ -37,7 +37,7 @@ import java.util.Map;
  * with the folded weight {@code W + s·(A⊙M)ᵀ·Bᵀ} forward and backward, plus the thin GEMMs of A's and B's gradients.
  *
  * <p>Same parameters, keys, layouts and numbers as the graph version (masked keys get {@code -1e9} before the
- * softmax, as ND4J's {@code dot_product_attention}); the training forward pass measures each site's input
+ * softmax, as ND4J's {@code dot_product_attention}); the training forward pass measures each module's input
  * norms over the real rows for {@link org.prilora.PriLoraListener}.
  */
 public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterStatsSource {
@@ -67,8 +67,8 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         INDArray input;       // the layer input this cache belongs to
         INDArray x;           // [N, H] block input, rows b·T + t
         INDArray rowMask;     // [N, 1] or null
-        final INDArray[] h = new INDArray[Projection.values().length]; // x·(A⊙M)ᵀ per site, [N, r]
-        final INDArray[] wEff = new INDArray[Projection.values().length]; // W + s·(A⊙M)ᵀ·Bᵀ per site, [in, out]
+        final INDArray[] h = new INDArray[Projection.values().length]; // x·(A⊙M)ᵀ per module, [N, r]
+        final INDArray[] wEff = new INDArray[Projection.values().length]; // W + s·(A⊙M)ᵀ·Bᵀ per module, [in, out]
         INDArray qh;          // [mb, nh, T, d]
         INDArray kh;
         INDArray vh;
@@ -327,9 +327,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
     }
 
     /**
-     * Input norms of every site over the real rows. The squares are formed in the current (working-memory)
+     * Input norms of every module over the real rows. The squares are formed in the current (working-memory)
      * workspace and only the small result vectors are detached (they outlive this pass): a fresh off-heap array
-     * per site costs page faults every step (measured 37 ms for one [2048, 1536] float array on the 2-core test
+     * per module costs page faults every step (measured 37 ms for one [2048, 1536] float array on the 2-core test
      * machine, ~65 ms per block, against ~1 ms for the multiply itself in reused memory).
      */
     private Map<String, INDArray> measureNorms(Cache c) {

@@ -12,7 +12,7 @@ import java.util.Map;
 public interface AdapterStatsSource {
 
     /**
-     * The per-site batch norms ({@code [nIn]} vectors, detached from workspaces) measured in the latest
+     * The per-module batch norms ({@code [nIn]} vectors, detached from workspaces) measured in the latest
      * training forward pass, keyed by {@link AdapterModule#name()}; empty if none since the last call. Clears them.
      */
     Map<String, INDArray> takeBatchNorms();

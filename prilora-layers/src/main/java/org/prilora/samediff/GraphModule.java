@@ -13,7 +13,7 @@ import java.util.List;
  * that {@code sd.save}/{@code SameDiff.load} keep them); the accessors taking a {@link SameDiff} return the live
  * arrays of that graph (in-place edits change the graph).
  *
- * <p>{@link #moduleName()} (the weight variable's name) is the stable key of the site, for adapter files.
+ * <p>{@link #moduleName()} (the weight variable's name) is the stable key of the module, for adapter files.
  * Immutable.
  *
  * @param weightName       the frozen weight variable (a CONSTANT while adapted)
@@ -104,11 +104,11 @@ public record GraphModule(String weightName, String biasName, String inputName, 
 
     private static INDArray arr(SameDiff sd, String name) {
         if (!sd.hasVariable(name)) {
-            throw new IllegalStateException("variable '" + name + "' of this PRILoRA site is not in the graph");
+            throw new IllegalStateException("variable '" + name + "' of this PRILoRA module is not in the graph");
         }
         INDArray a = sd.getArrForVarName(name);
         if (a == null) {
-            throw new IllegalStateException("variable '" + name + "' of this PRILoRA site has no array");
+            throw new IllegalStateException("variable '" + name + "' of this PRILoRA module has no array");
         }
         return a;
     }

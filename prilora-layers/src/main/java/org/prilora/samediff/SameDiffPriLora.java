@@ -75,7 +75,7 @@ public final class SameDiffPriLora {
     public static final String STATE_SUFFIX = "_lora_state";
     /** Suffix of the pruning mask constant (PERSISTENT_MASK mode). */
     public static final String MASK_SUFFIX = "_lora_mask";
-    /** Suffix of the name scope of the ops added for a site. */
+    /** Suffix of the name scope of the ops added for a module. */
     public static final String SCOPE_SUFFIX = "_lora";
 
     private SameDiffPriLora() {
