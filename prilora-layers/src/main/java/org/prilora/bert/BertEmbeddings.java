@@ -6,6 +6,7 @@ import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.samediff.SDLayerParams;
 import org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer;
+import org.nd4j.shade.jackson.annotation.JsonProperty;
 import org.prilora.layers.GraphLayer;
 import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -46,10 +47,16 @@ public class BertEmbeddings extends GraphLayer {
     public static final String LN_GAIN = "lnGain";
     public static final String LN_BIAS = "lnBias";
 
+    // Sizes are read back from JSON through the fields; only inputChannels is asked for from outside.
+    @JsonProperty
     private int vocabSize;
+    @JsonProperty
     private int hidden;
+    @JsonProperty
     private int maxPositions;
+    @JsonProperty
     private int typeVocabSize = 2;
+    @JsonProperty
     private double layerNormEps = BertConfig.BERT_LAYER_NORM_EPS;
     private int inputChannels = 2;
 
@@ -164,26 +171,6 @@ public class BertEmbeddings extends GraphLayer {
         return false;
     }
 
-    public int getVocabSize() {
-        return vocabSize;
-    }
-
-    public int getHidden() {
-        return hidden;
-    }
-
-    public int getMaxPositions() {
-        return maxPositions;
-    }
-
-    public int getTypeVocabSize() {
-        return typeVocabSize;
-    }
-
-    public double getLayerNormEps() {
-        return layerNormEps;
-    }
-
     /** 2: ids and token type ids; 1: ids only (token type 0). */
     public int getInputChannels() {
         return inputChannels;
@@ -191,18 +178,18 @@ public class BertEmbeddings extends GraphLayer {
 
     @Override
     public boolean equals(Object o) {
-        if (!(o instanceof BertEmbeddings)) {
+        if (!(o instanceof BertEmbeddings) || !super.equals(o)) {
             return false;
         }
         BertEmbeddings e = (BertEmbeddings) o;
         return vocabSize == e.vocabSize && hidden == e.hidden && maxPositions == e.maxPositions
                 && typeVocabSize == e.typeVocabSize && Double.compare(layerNormEps, e.layerNormEps) == 0
-                && inputChannels == e.inputChannels && Objects.equals(getLayerName(), e.getLayerName());
+                && inputChannels == e.inputChannels;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(vocabSize, hidden, maxPositions, typeVocabSize, layerNormEps, inputChannels, getLayerName());
+        return Objects.hash(super.hashCode(), vocabSize, hidden, maxPositions, typeVocabSize, layerNormEps, inputChannels);
     }
 
     /** Builder; {@link #config(BertConfig)} fills every size from a {@link BertConfig}. */
@@ -221,31 +208,6 @@ public class BertEmbeddings extends GraphLayer {
             this.maxPositions = c.maxPositions();
             this.typeVocabSize = c.typeVocabSize();
             this.layerNormEps = c.layerNormEps();
-            return this;
-        }
-
-        public Builder vocabSize(int v) {
-            this.vocabSize = v;
-            return this;
-        }
-
-        public Builder hidden(int h) {
-            this.hidden = h;
-            return this;
-        }
-
-        public Builder maxPositions(int p) {
-            this.maxPositions = p;
-            return this;
-        }
-
-        public Builder typeVocabSize(int t) {
-            this.typeVocabSize = t;
-            return this;
-        }
-
-        public Builder layerNormEps(double eps) {
-            this.layerNormEps = eps;
             return this;
         }
 
