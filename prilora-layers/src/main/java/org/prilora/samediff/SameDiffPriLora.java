@@ -43,7 +43,7 @@ import java.util.Set;
  * {@code xw_plus_b}/{@code nn.linear} ({@code y = x·W + b}) op whose second operand {@code W} is a VARIABLE or
  * CONSTANT selected by the {@link WeightSelector}:
  * <ul>
- *   <li>adds {@code <W>_lora_A [r, nIn]} (VARIABLE, initialised by {@link PriLoraConfig#init()} from a generator
+ *   <li>adds {@code <W>_lora_A [r, nIn]} (VARIABLE, initialised by the adapter's {@code init} from a generator
  *       seeded with {@link PriLoraConfig#seed()}, sites in graph order), {@code <W>_lora_B [nOut, r]} (VARIABLE,
  *       zero), {@code <W>_lora_state [nIn + 1]} (CONSTANT: x̄ then the batch count, see
  *       {@link org.prilora.ops.InputNormStats}) and, in PERSISTENT_MASK mode, {@code <W>_lora_mask [r, nIn]}
@@ -57,13 +57,13 @@ import java.util.Set;
  *       by turning it into a CONSTANT, except the variables named in {@link PriLoraConfig#modulesToSave()}.</li>
  * </ul>
  * Ranks come from {@link PriLoraConfig#rankSchedule()} by the selector's block index, the scale from
- * {@link PriLoraConfig#scalingMode()}. A description of all this is stored in the graph as a string constant
+ * the adapter's {@code scalingMode}. A description of all this is stored in the graph as a string constant
  * ({@value GraphMetadata#VARIABLE}) so that the listener, {@link #report} and {@link #merge} also work on a graph
  * restored by {@code SameDiff.load}.
  *
  * <p>Not supported (rejected with an error that names the weight): transposeA or transposeResult, mmul alpha
  * ≠ 1, a weight that feeds more than one op, ops or outputs with control dependencies, non-2-D or integer
- * weights, {@link PriLoraConfig#loraDropout()} &gt; 0.
+ * weights, an adapter {@code loraDropout} &gt; 0.
  */
 public final class SameDiffPriLora {
 
