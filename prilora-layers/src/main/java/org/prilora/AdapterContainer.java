@@ -65,10 +65,11 @@ final class AdapterContainer {
         PriLoraConfig cfg;
         try {
             m = JSON.readValue(manifest, AdapterFile.Manifest.class);
-            if (m.formatVersion != PriLoraAdapters.FORMAT_VERSION) {
+            if (m != null && m.formatVersion != PriLoraAdapters.FORMAT_VERSION) {
                 throw new AdapterFileException("adapter file " + file + ": format version " + m.formatVersion + ", this library reads "
                         + PriLoraAdapters.FORMAT_VERSION);
             }
+            checkManifest(m, file);
             cfg = PriLoraConfig.fromJson(m.config);
         } catch (AdapterFileException e) {
             throw e;
@@ -80,6 +81,32 @@ final class AdapterContainer {
             return new AdapterFile(m, cfg, SafeTensors.fromBytes(tensors, file + "!" + PriLoraAdapters.TENSORS_ENTRY));
         } catch (IOException e) {
             throw new AdapterFileException("adapter file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The structure loading relies on: both lists present, every module entry complete with a usable rank. */
+    private static void checkManifest(AdapterFile.Manifest m, Path file) throws AdapterFileException {
+        String where = "adapter file " + file + ": the manifest " + PriLoraAdapters.MANIFEST_ENTRY;
+        if (m == null) {
+            throw new AdapterFileException(where + " is null; expected a JSON object");
+        }
+        if (m.modules == null || m.modulesToSave == null) {
+            throw new AdapterFileException(where + " is corrupted: \"" + (m.modules == null ? "modules" : "modulesToSave")
+                    + "\" is null, expected a list");
+        }
+        for (int i = 0; i < m.modules.size(); i++) {
+            AdapterFile.ModuleEntry e = m.modules.get(i);
+            String missing = e == null ? "the entry" : e.module == null ? "\"module\"" : e.layer == null ? "\"layer\""
+                    : e.site == null ? "\"site\"" : null;
+            if (missing != null) {
+                throw new AdapterFileException(where + " is corrupted: modules[" + i + "] lacks " + missing);
+            }
+            if (e.rank < 1) {
+                throw new AdapterFileException(where + " is corrupted: module '" + e.module + "' has rank " + e.rank + ", expected >= 1");
+            }
+        }
+        if (m.modulesToSave.contains(null)) {
+            throw new AdapterFileException(where + " is corrupted: \"modulesToSave\" " + m.modulesToSave + " holds null");
         }
     }
 

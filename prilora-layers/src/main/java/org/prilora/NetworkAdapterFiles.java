@@ -89,11 +89,20 @@ final class NetworkAdapterFiles {
             }
             allAdapted &= NetworkModules.isAdapted(l.conf().getLayer());
             checkBase(l, e, problems);
+            // before anything is built: the recorded rank is only as large as the tensors in the file
+            checkShape(f, e.module + AdapterKeys.FILE_A, new long[]{e.rank, e.nIn}, problems);
+            checkShape(f, e.module + AdapterKeys.FILE_B, new long[]{e.nOut, e.rank}, problems);
         }
+        Set<String> adaptedLayers = new LinkedHashSet<>();
+        f.manifest().modules.forEach(e -> adaptedLayers.add(e.layer));
         for (String layer : f.manifest().modulesToSave) {
             Layer l = layers.get(layer);
             if (l == null) {
                 problems.add("modules_to_save: the network has no layer '" + layer + "' (layers: " + layers.keySet() + ")");
+                continue;
+            }
+            if (adaptedLayers.contains(layer)) {
+                problems.add("modules_to_save: layer '" + layer + "' is also an adapted module's layer; a layer is adapted or saved, not both");
                 continue;
             }
             for (Map.Entry<String, INDArray> p : l.paramTable().entrySet()) {
@@ -119,9 +128,17 @@ final class NetworkAdapterFiles {
         if (!problems.isEmpty()) {
             throw new AdapterMismatchException("adapter file " + file, problems);
         }
-        Model adapted = allAdapted ? NetworkModules.copy(base) : adaptLike(base, f);
+        Model adapted = allAdapted ? NetworkModules.copy(base) : adaptLike(base, f, file);
         assignTensors(adapted, f, file);
         return adapted;
+    }
+
+    /** Records a problem when a tensor the file has does not have the shape its manifest entry implies. */
+    private static void checkShape(AdapterFile f, String key, long[] shape, List<String> problems) {
+        INDArray t = f.tensors().get(key);
+        if (t != null && !Arrays.equals(t.shape(), shape)) {
+            problems.add("tensor '" + key + "' has shape " + Arrays.toString(t.shape()) + ", the manifest implies " + Arrays.toString(shape));
+        }
     }
 
     /** Checks the base weight of one manifest module: shape, CRC, and the rank of an already adapted layer. */
@@ -178,19 +195,20 @@ final class NetworkAdapterFiles {
     }
 
     /** Adapts {@code base} exactly as recorded: the file's modules with their ranks, and its modules to save. */
-    private static Model adaptLike(Model base, AdapterFile f) {
+    private static Model adaptLike(Model base, AdapterFile f, Path file) {
         Map<String, Integer> rankByLayer = new LinkedHashMap<>();
         for (AdapterFile.ModuleEntry e : f.manifest().modules) {
             rankByLayer.put(e.layer, e.rank);
         }
-        return adaptLayers(base, f.config().toBuilder(), rankByLayer, f.manifest().modulesToSave);
+        return adaptLayers(base, f.config().toBuilder(), rankByLayer, f.manifest().modulesToSave, "adapter file " + file);
     }
 
     /**
      * Adapts exactly the named layers of {@code base} with the given ranks (bottom to top in network order) and the
      * given modules to save; the rest of the configuration comes from {@code cfg}.
      */
-    static Model adaptLayers(Model base, PriLoraConfig.Builder cfg, Map<String, Integer> rankByLayer, List<String> modulesToSave) {
+    static Model adaptLayers(Model base, PriLoraConfig.Builder cfg, Map<String, Integer> rankByLayer, List<String> modulesToSave,
+                             String source) {
         List<Integer> ranks = new ArrayList<>();
         for (String layer : NetworkModules.layers(base).keySet()) {
             if (rankByLayer.containsKey(layer)) {
@@ -198,9 +216,14 @@ final class NetworkAdapterFiles {
             }
         }
         String names = String.join("|", rankByLayer.keySet().stream().map(java.util.regex.Pattern::quote).toList());
-        PriLoraConfig c = cfg.targetTypes(Set.of()).targetModules(names)
-                .rankSchedule(RankSchedule.explicit(ranks.stream().mapToInt(Integer::intValue).toArray()))
-                .modulesToSave(modulesToSave).build();
-        return base instanceof MultiLayerNetwork ? PriLora.adapt((MultiLayerNetwork) base, c) : PriLora.adapt((ComputationGraph) base, c);
+        try {
+            PriLoraConfig c = cfg.targetTypes(Set.of()).targetModules(names)
+                    .rankSchedule(RankSchedule.explicit(ranks.stream().mapToInt(Integer::intValue).toArray()))
+                    .modulesToSave(modulesToSave).build();
+            return base instanceof MultiLayerNetwork ? PriLora.adapt((MultiLayerNetwork) base, c) : PriLora.adapt((ComputationGraph) base, c);
+        } catch (IllegalArgumentException e) {
+            // e.g. an output layer with parameters that the file does not list in modules_to_save
+            throw new AdapterMismatchException(source, List.of(e.getMessage()));
+        }
     }
 }

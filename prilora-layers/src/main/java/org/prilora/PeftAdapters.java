@@ -6,12 +6,14 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.shade.jackson.annotation.JsonProperty;
+import org.nd4j.shade.jackson.databind.JsonNode;
 import org.prilora.ops.LoraLinear;
 import org.prilora.config.ScalingMode;
 import org.prilora.config.PriLoraConfig;
 import org.prilora.layers.AdapterKeys;
 import org.prilora.io.AtomicFiles;
 import org.prilora.io.SafeTensors;
+import org.prilora.io.SafeTensorsFormatException;
 import org.prilora.layers.PriLoraLayer;
 import org.prilora.config.PruningSchedule;
 import org.prilora.config.RankSchedule;
@@ -22,6 +24,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -31,6 +34,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Function;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * PEFT LoRA directories ({@code adapter_config.json} + {@code adapter_model.safetensors}) for DL4J networks
@@ -40,6 +45,10 @@ import java.util.function.Function;
  * place for, are not exported. Modules to save are exported in PyTorch orientation ({@code weight [out, in]},
  * {@code bias [out]}). A name mapping turns this library's module names into the PEFT model's names (for a
  * BERT-family model they already are). Used through {@link PriLoraAdapters#exportPeft} / {@link PriLoraAdapters#importPeft}.
+ *
+ * <p>{@code target_modules} is read as PEFT reads it: a list of module names, or one string that is a regular
+ * expression every selected module's (mapped) name must fully match ({@code re.fullmatch}); it is compiled as a
+ * Java regex, which agrees with Python's {@code re} on the usual patterns ({@code .*\\.(query|value)}).
  */
 final class PeftAdapters {
     static final String CONFIG = "adapter_config.json";
@@ -57,8 +66,9 @@ final class PeftAdapters {
         public int r;
         @JsonProperty("lora_alpha")
         public double loraAlpha;
+        /** A list of module names, or a regex string (PEFT allows both); see {@link #targets}. */
         @JsonProperty("target_modules")
-        public List<String> targetModules;
+        public JsonNode targetModules;
         @JsonProperty("rank_pattern")
         public Map<String, Integer> rankPattern;
         @JsonProperty("alpha_pattern")
@@ -90,7 +100,7 @@ final class PeftAdapters {
             throw new IllegalArgumentException("net: expected a network with PRILoRA layers, found none");
         }
         PeftConfig c = new PeftConfig();
-        c.targetModules = new ArrayList<>();
+        List<String> targets = new ArrayList<>();
         c.rankPattern = new TreeMap<>();
         c.alphaPattern = new TreeMap<>();
         Map<Integer, Integer> rankCount = new HashMap<>();
@@ -98,7 +108,7 @@ final class PeftAdapters {
         Set<ScalingMode> scaling = new LinkedHashSet<>();
         for (NetworkModules.Entry s : sites) {
             String name = map.apply(s.name());
-            c.targetModules.add(name);
+            targets.add(name);
             c.rankPattern.put(name, s.module().rank());
             c.alphaPattern.put(name, s.conf().getAdapter().alpha());
             rankCount.merge(s.module().rank(), 1, Integer::sum);
@@ -108,6 +118,7 @@ final class PeftAdapters {
             tensors.put(PREFIX + name + ".lora_A.weight", a);
             tensors.put(PREFIX + name + ".lora_B.weight", s.runtime().getParam(s.module().bKey()));
         }
+        c.targetModules = AdapterContainer.JSON.valueToTree(targets);
         c.r = Collections.max(rankCount.entrySet(), Map.Entry.comparingByValue()).getKey();
         c.loraAlpha = sites.get(0).conf().getAdapter().alpha();
         if (scaling.size() > 1) {
@@ -143,25 +154,37 @@ final class PeftAdapters {
 
     static Model importInto(Model base, Path dir, Function<String, String> nameMapping) throws IOException {
         Function<String, String> map = nameMapping == null ? Function.identity() : nameMapping;
+        String source = "PEFT directory " + dir;
         PeftConfig c;
-        Map<String, INDArray> tensors;
         try {
             c = AdapterContainer.JSON.readValue(dir.resolve(CONFIG).toFile(), PeftConfig.class);
         } catch (java.io.FileNotFoundException | NoSuchFileException e) {
-            throw new AdapterFileException("PEFT directory " + dir + ": " + CONFIG + " is missing", e);
+            throw new AdapterFileException(source + ": " + CONFIG + " is missing", e);
         } catch (IOException e) {
-            throw new AdapterFileException("PEFT directory " + dir + ": " + CONFIG + " is not valid JSON (" + e.getMessage() + ")", e);
+            throw new AdapterFileException(source + ": " + CONFIG + " is not valid JSON (" + e.getMessage() + ")", e);
+        }
+        if (c == null) {
+            throw new AdapterFileException(source + ": " + CONFIG + " is empty or null; expected a JSON object");
         }
         if (!Files.exists(dir.resolve(WEIGHTS))) {
-            throw new AdapterFileException("PEFT directory " + dir + ": " + WEIGHTS + " is missing");
+            throw new AdapterFileException(source + ": " + WEIGHTS + " is missing");
         }
-        tensors = SafeTensors.read(dir.resolve(WEIGHTS));
+        Map<String, INDArray> tensors;
+        try {
+            tensors = SafeTensors.read(dir.resolve(WEIGHTS));
+        } catch (SafeTensorsFormatException e) {
+            throw new AdapterFileException(source + ": " + e.getMessage(), e);
+        }
+        PriLoraConfig.Builder cfg = PriLoraConfig.builder().alpha(c.loraAlpha)
+                .scalingMode(c.useRslora ? ScalingMode.ALPHA_OVER_SQRT_R : ScalingMode.ALPHA_OVER_R).pruning(PruningSchedule.none());
+        try {
+            cfg.build();
+        } catch (IllegalArgumentException e) {
+            throw new AdapterFileException(source + ": " + CONFIG + ": lora_alpha " + c.loraAlpha + " is not usable (" + e.getMessage() + ")", e);
+        }
         List<String> problems = new ArrayList<>();
         if (!"LORA".equals(c.peftType)) {
             problems.add("peft_type is '" + c.peftType + "', expected 'LORA'");
-        }
-        if (c.targetModules == null || c.targetModules.isEmpty()) {
-            problems.add("target_modules is empty: PEFT configs with a regex target_modules string are not supported, list the modules");
         }
         // Which of this network's adaptable modules are targets: PEFT module name -> (layer, site).
         Map<String, Layer> layers = NetworkModules.layers(base);
@@ -172,31 +195,39 @@ final class PeftAdapters {
                 byPeftName.put(map.apply(module), new String[]{e.getKey(), site});
             }
         }
+        List<String> targets = targets(c.targetModules, byPeftName.keySet(), source, problems);
         Map<String, Integer> rankByLayer = new LinkedHashMap<>();
         Set<String> expected = new LinkedHashSet<>();
-        if (c.targetModules != null) {
-            for (String t : c.targetModules) {
-                String[] ls = byPeftName.get(t);
-                if (ls == null) {
-                    problems.add("target module '" + t + "' is not an adaptable module of this network");
-                    continue;
-                }
-                int r = c.rankPattern != null && c.rankPattern.containsKey(t) ? c.rankPattern.get(t) : c.r;
-                Integer prev = rankByLayer.put(ls[0], r);
-                if (prev != null && prev != r) {
-                    problems.add("layer '" + ls[0] + "' gets ranks " + prev + " and " + r + " for its projections; one rank per layer is supported");
-                }
-                double alpha = c.alphaPattern != null && c.alphaPattern.containsKey(t) ? c.alphaPattern.get(t) : c.loraAlpha;
-                if (alpha != c.loraAlpha) {
-                    problems.add("module '" + t + "' has alpha " + alpha + ", other modules " + c.loraAlpha + "; one alpha per adapter is supported");
-                }
-                expected.add(PREFIX + t + ".lora_A.weight");
-                expected.add(PREFIX + t + ".lora_B.weight");
+        for (String t : targets) {
+            String[] ls = byPeftName.get(t);
+            if (ls == null) {
+                problems.add("target module '" + t + "' is not an adaptable module of this network");
+                continue;
             }
+            expected.add(PREFIX + t + ".lora_A.weight");
+            expected.add(PREFIX + t + ".lora_B.weight");
+            Integer r = c.rankPattern != null && c.rankPattern.containsKey(t) ? c.rankPattern.get(t) : Integer.valueOf(c.r);
+            if (r == null || r < 1) {
+                problems.add("module '" + t + "' has rank " + r + " (from " + (c.rankPattern != null && c.rankPattern.containsKey(t)
+                        ? "rank_pattern" : "r") + "); expected a rank >= 1");
+                continue;
+            }
+            Integer prev = rankByLayer.put(ls[0], r);
+            if (prev != null && !prev.equals(r)) {
+                problems.add("layer '" + ls[0] + "' gets ranks " + prev + " and " + r + " for its projections; one rank per layer is supported");
+            }
+            Double alpha = c.alphaPattern != null && c.alphaPattern.containsKey(t) ? c.alphaPattern.get(t) : Double.valueOf(c.loraAlpha);
+            if (alpha == null || alpha != c.loraAlpha) {
+                problems.add("module '" + t + "' has alpha " + alpha + ", other modules " + c.loraAlpha + "; one alpha per adapter is supported");
+            }
+            // Shapes are checked before anything is built: a rank is only as large as the tensors in the file.
+            INDArray w = Converters.baseWeight(layers.get(ls[0]), ls[1]);
+            checkShape(tensors, PREFIX + t + ".lora_A.weight", new long[]{r, w.size(0)}, problems);
+            checkShape(tensors, PREFIX + t + ".lora_B.weight", new long[]{w.size(1), r}, problems);
         }
         // A multi-projection layer (attention) must have all its projections listed.
         for (Map.Entry<String, String[]> e : byPeftName.entrySet()) {
-            if (rankByLayer.containsKey(e.getValue()[0]) && (c.targetModules == null || !c.targetModules.contains(e.getKey()))) {
+            if (rankByLayer.containsKey(e.getValue()[0]) && !targets.contains(e.getKey())) {
                 problems.add("layer '" + e.getValue()[0] + "' is adapted but its projection '" + e.getKey() + "' is not in target_modules");
             }
         }
@@ -213,21 +244,19 @@ final class PeftAdapters {
                     problems.add("modules_to_save names '" + m + "', which is not a layer of this network");
                     continue;
                 }
+                if (rankByLayer.containsKey(layer)) {
+                    problems.add("modules_to_save names '" + m + "', which is also a target module; a layer is adapted or saved, not both");
+                    continue;
+                }
+                if (save.contains(layer)) {
+                    continue;
+                }
                 save.add(layer);
                 for (Map.Entry<String, INDArray> p : layers.get(layer).paramTable().entrySet()) {
                     String key = PREFIX + m + "." + torchName(p.getKey());
                     expected.add(key);
-                    INDArray t = tensors.get(key);
-                    INDArray want = toTorch(p.getKey(), p.getValue());
-                    if (t != null && !Arrays.equals(t.shape(), want.shape())) {
-                        problems.add("tensor '" + key + "' has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(want.shape()));
-                    }
+                    checkShape(tensors, key, toTorch(p.getKey(), p.getValue()).shape(), problems);
                 }
-            }
-        }
-        for (String k : expected) {
-            if (!tensors.containsKey(k)) {
-                problems.add("tensor '" + k + "' is missing from " + WEIGHTS);
             }
         }
         for (String k : tensors.keySet()) {
@@ -236,25 +265,13 @@ final class PeftAdapters {
             }
         }
         if (!problems.isEmpty()) {
-            throw new AdapterMismatchException("PEFT directory " + dir, problems);
+            throw new AdapterMismatchException(source, problems);
         }
-        PriLoraConfig.Builder cfg = PriLoraConfig.builder().alpha(c.loraAlpha)
-                .scalingMode(c.useRslora ? ScalingMode.ALPHA_OVER_SQRT_R : ScalingMode.ALPHA_OVER_R).pruning(PruningSchedule.none());
-        Model adapted = NetworkAdapterFiles.adaptLayers(base, cfg, rankByLayer, save);
-        List<String> shapeProblems = new ArrayList<>();
+        Model adapted = NetworkAdapterFiles.adaptLayers(base, cfg, rankByLayer, save, source);
         for (NetworkModules.Entry s : NetworkModules.modules(adapted)) {
             String name = map.apply(s.name());
-            INDArray a = tensors.get(PREFIX + name + ".lora_A.weight");
-            INDArray b = tensors.get(PREFIX + name + ".lora_B.weight");
-            INDArray pa = s.runtime().getParam(s.module().aKey());
-            INDArray pb = s.runtime().getParam(s.module().bKey());
-            if (!Arrays.equals(a.shape(), pa.shape()) || !Arrays.equals(b.shape(), pb.shape())) {
-                shapeProblems.add("module '" + name + "': lora_A " + Arrays.toString(a.shape()) + " / lora_B " + Arrays.toString(b.shape())
-                        + ", expected " + Arrays.toString(pa.shape()) + " / " + Arrays.toString(pb.shape()));
-                continue;
-            }
-            pa.assign(a);
-            pb.assign(b);
+            s.runtime().getParam(s.module().aKey()).assign(tensors.get(PREFIX + name + ".lora_A.weight"));
+            s.runtime().getParam(s.module().bKey()).assign(tensors.get(PREFIX + name + ".lora_B.weight"));
         }
         Map<String, Layer> target = NetworkModules.layers(adapted);
         for (String layer : save) {
@@ -263,9 +280,122 @@ final class PeftAdapters {
                 p.getValue().assign(AdapterKeys.WEIGHT.equals(p.getKey()) ? t.transpose() : t.reshape(p.getValue().shape()));
             }
         }
-        if (!shapeProblems.isEmpty()) {
-            throw new AdapterMismatchException("PEFT directory " + dir, shapeProblems);
-        }
         return adapted;
+    }
+
+    /** Records a problem unless {@code key} is in {@code tensors} with exactly {@code shape}. */
+    private static void checkShape(Map<String, INDArray> tensors, String key, long[] shape, List<String> problems) {
+        INDArray t = tensors.get(key);
+        if (t == null) {
+            problems.add("tensor '" + key + "' is missing from " + WEIGHTS);
+        } else if (!Arrays.equals(t.shape(), shape)) {
+            problems.add("tensor '" + key + "' has shape " + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(shape));
+        } else if (!t.dataType().isFPType()) {
+            problems.add("tensor '" + key + "' has dtype " + t.dataType() + ", expected a floating-point type");
+        }
+    }
+
+    /**
+     * The target module names: the list as given, or those of {@code modules} that fully match the regex string
+     * (PEFT's {@code re.fullmatch}); a missing or empty value is recorded as a problem.
+     *
+     * @throws AdapterFileException if the value is neither a list of strings nor a string, or not a valid regex
+     */
+    static List<String> targets(JsonNode node, Collection<String> modules, String source, List<String> problems)
+            throws AdapterFileException {
+        if (node == null || node.isNull() || node.isArray() && node.size() == 0 || node.isTextual() && node.asText().isEmpty()) {
+            problems.add("target_modules is empty: expected a list of module names or a regex string");
+            return List.of();
+        }
+        String where = source + ": " + CONFIG + ": target_modules";
+        if (node.isArray()) {
+            List<String> out = new ArrayList<>();
+            for (int i = 0; i < node.size(); i++) {
+                if (!node.get(i).isTextual()) {
+                    throw new AdapterFileException(where + "[" + i + "] must be a module name (a string), found " + abbreviate(node.get(i)));
+                }
+                out.add(node.get(i).asText());
+            }
+            return out;
+        }
+        if (!node.isTextual()) {
+            throw new AdapterFileException(where + " must be a list of module names or a regex string, found " + abbreviate(node));
+        }
+        String regex = node.asText();
+        Pattern p;
+        try {
+            p = Pattern.compile(regex);
+        } catch (PatternSyntaxException e) {
+            throw new AdapterFileException(where + " '" + regex + "' is not a valid regular expression (" + e.getDescription()
+                    + " near index " + e.getIndex() + ")", e);
+        }
+        List<String> out = new ArrayList<>();
+        for (String m : modules) {
+            try {
+                if (p.matcher(new BoundedChars(m)).matches()) {
+                    out.add(m);
+                }
+            } catch (BoundedChars.Exhausted e) {
+                throw new AdapterFileException(where + " '" + regex + "' takes too long to match module '" + m
+                        + "' (catastrophic backtracking?); simplify it or list the modules");
+            }
+        }
+        if (out.isEmpty()) {
+            problems.add("target_modules regex '" + regex + "' fully matches none of this network's adaptable modules " + modules);
+        }
+        return out;
+    }
+
+    private static String abbreviate(JsonNode n) {
+        String s = n.toString();
+        return s.length() > 80 ? s.substring(0, 80) + "..." : s;
+    }
+
+    /**
+     * A string whose characters can be read a bounded number of times: the regex engine reads through
+     * {@code charAt}, so a pattern that backtracks catastrophically fails fast instead of hanging the import.
+     */
+    private static final class BoundedChars implements CharSequence {
+        /** Far more than any sane pattern needs for a module name, a few milliseconds of work. */
+        private static final int BUDGET = 1_000_000;
+
+        /** The budget ran out. */
+        static final class Exhausted extends RuntimeException {
+            private static final long serialVersionUID = 1L;
+
+            Exhausted() {
+                super(null, null, false, false);
+            }
+        }
+
+        private final String text;
+        private int left = BUDGET;
+
+        BoundedChars(String text) {
+            this.text = text;
+        }
+
+        @Override
+        public char charAt(int index) {
+            if (--left < 0) {
+                throw new Exhausted();
+            }
+            return text.charAt(index);
+        }
+
+        @Override
+        public int length() {
+            return text.length();
+        }
+
+        @Override
+        public CharSequence subSequence(int start, int end) {
+            return text.subSequence(start, end);
+        }
+
+        @Override
+        public String toString() {
+            return text;
+        }
     }
 }

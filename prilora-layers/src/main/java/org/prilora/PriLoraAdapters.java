@@ -45,17 +45,31 @@ public final class PriLoraAdapters {
         NetworkAdapterFiles.save(net, file, cfg);
     }
 
-    /** Reads an adapter file; truncated, corrupted or foreign files give an {@link AdapterFileException}. */
+    /**
+     * Reads an adapter file.
+     *
+     * @throws AdapterFileException if the file is missing, truncated, corrupted or not an adapter file
+     */
     public static AdapterFile read(Path file) throws IOException {
         return AdapterContainer.read(file);
     }
 
-    /** Loads an adapter file into a copy of {@code base} (plain or already adapted); {@code base} is not modified. */
+    /**
+     * Loads an adapter file into a copy of {@code base} (plain or already adapted); {@code base} is not modified.
+     *
+     * @throws AdapterFileException     if the file is missing, truncated, corrupted or not an adapter file
+     * @throws AdapterMismatchException if the file does not fit {@code base} (every problem listed)
+     */
     public static MultiLayerNetwork load(MultiLayerNetwork base, Path file) throws IOException {
         return (MultiLayerNetwork) NetworkAdapterFiles.load(base, file);
     }
 
-    /** Loads an adapter file into a copy of {@code base} (plain or already adapted); {@code base} is not modified. */
+    /**
+     * Loads an adapter file into a copy of {@code base} (plain or already adapted); {@code base} is not modified.
+     *
+     * @throws AdapterFileException     if the file is missing, truncated, corrupted or not an adapter file
+     * @throws AdapterMismatchException if the file does not fit {@code base} (every problem listed)
+     */
     public static ComputationGraph load(ComputationGraph base, Path file) throws IOException {
         return (ComputationGraph) NetworkAdapterFiles.load(base, file);
     }
@@ -83,12 +97,26 @@ public final class PriLoraAdapters {
         PeftAdapters.export(net, dir, nameMapping);
     }
 
-    /** Reads a PEFT LoRA directory into a copy of {@code base} (which is not modified). */
+    /**
+     * Reads a PEFT LoRA directory into a copy of {@code base} (which is not modified). {@code target_modules} may be a
+     * list of module names or, as in PEFT, a regex string that selects the modules whose (mapped) names fully match it.
+     *
+     * @param nameMapping as for {@link #exportPeft}; null for identity
+     * @throws AdapterFileException     if a file is missing or malformed (JSON, safetensors, a {@code target_modules}
+     *                                  that is neither a list of names nor a valid regex, an unusable {@code lora_alpha})
+     * @throws AdapterMismatchException if the adapter does not fit {@code base} (every problem listed)
+     */
     public static MultiLayerNetwork importPeft(MultiLayerNetwork base, Path dir, Function<String, String> nameMapping) throws IOException {
         return (MultiLayerNetwork) PeftAdapters.importInto(base, dir, nameMapping);
     }
 
-    /** Reads a PEFT LoRA directory into a copy of {@code base} (which is not modified). */
+    /**
+     * Reads a PEFT LoRA directory into a copy of {@code base} (which is not modified); see
+     * {@link #importPeft(MultiLayerNetwork, Path, Function)}.
+     *
+     * @throws AdapterFileException     if a file is missing or malformed
+     * @throws AdapterMismatchException if the adapter does not fit {@code base} (every problem listed)
+     */
     public static ComputationGraph importPeft(ComputationGraph base, Path dir, Function<String, String> nameMapping) throws IOException {
         return (ComputationGraph) PeftAdapters.importInto(base, dir, nameMapping);
     }

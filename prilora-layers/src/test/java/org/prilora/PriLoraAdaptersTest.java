@@ -183,6 +183,68 @@ class PriLoraAdaptersTest {
     }
 
     @Test
+    void peftRegexTargetModulesSelectTheSameModulesAsTheList(@TempDir Path dir) throws Exception {
+        MultiLayerNetwork base = TestModels.pretrainedMlp();
+        MultiLayerNetwork adapted = trained(base, PruningMode.REGROW);
+        Path listed = dir.resolve("listed");
+        PriLoraAdapters.exportPeft(adapted, listed, n -> "model." + n);
+        // PEFT's string form: re.fullmatch against every module name (here the mapped ones)
+        Path regex = withConfig(listed, dir.resolve("regex"), cfg -> cfg.put("target_modules", "model\\.fc[23]"));
+        MultiLayerNetwork fromList = PriLoraAdapters.importPeft(base, listed, n -> "model." + n);
+        MultiLayerNetwork fromRegex = PriLoraAdapters.importPeft(base, regex, n -> "model." + n);
+        assertThat(fromRegex.getLayerWiseConfigurations().toJson()).isEqualTo(fromList.getLayerWiseConfigurations().toJson());
+        assertThat(fromRegex.params()).isEqualTo(fromList.params());
+        assertThat(NetworkModules.modules(fromRegex).stream().map(NetworkModules.Entry::name)).containsExactly("fc2", "fc3");
+
+        // a full match is needed: "fc[23]" matches no mapped name, "model\\.fc" only a prefix
+        for (String partial : new String[]{"fc[23]", "model\\.fc"}) {
+            Path p = withConfig(listed, dir.resolve("partial"), cfg -> cfg.put("target_modules", partial));
+            assertThatThrownBy(() -> PriLoraAdapters.importPeft(base, p, n -> "model." + n)).isInstanceOf(AdapterMismatchException.class)
+                    .hasMessageContaining("target_modules regex '" + partial + "' fully matches none of this network's adaptable modules");
+        }
+        Path invalid = withConfig(listed, dir.resolve("invalid"), cfg -> cfg.put("target_modules", "model\\.fc[23"));
+        assertThatThrownBy(() -> PriLoraAdapters.importPeft(base, invalid, n -> "model." + n)).isInstanceOf(AdapterFileException.class)
+                .hasMessageContaining("target_modules 'model\\.fc[23' is not a valid regular expression");
+        Path number = withConfig(listed, dir.resolve("number"), cfg -> cfg.put("target_modules", 3));
+        assertThatThrownBy(() -> PriLoraAdapters.importPeft(base, number, n -> "model." + n)).isInstanceOf(AdapterFileException.class)
+                .hasMessageContaining("target_modules must be a list of module names or a regex string, found 3");
+    }
+
+    /** A copy of a PEFT directory whose adapter_config.json is edited by {@code edit}. */
+    private static Path withConfig(Path from, Path to, java.util.function.Consumer<org.nd4j.shade.jackson.databind.node.ObjectNode> edit)
+            throws Exception {
+        Files.createDirectories(to);
+        Files.copy(from.resolve("adapter_model.safetensors"), to.resolve("adapter_model.safetensors"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        org.nd4j.shade.jackson.databind.ObjectMapper json = new org.nd4j.shade.jackson.databind.ObjectMapper();
+        org.nd4j.shade.jackson.databind.node.ObjectNode cfg =
+                (org.nd4j.shade.jackson.databind.node.ObjectNode) json.readTree(from.resolve("adapter_config.json").toFile());
+        edit.accept(cfg);
+        json.writeValue(to.resolve("adapter_config.json").toFile(), cfg);
+        return to;
+    }
+
+    @Test
+    void peftFilesThatAreNotUsableGiveAdapterFileExceptions(@TempDir Path dir) throws Exception {
+        MultiLayerNetwork base = TestModels.pretrainedMlp();
+        Path peft = dir.resolve("peft");
+        PriLoraAdapters.exportPeft(trained(base, PruningMode.REGROW), peft, null);
+        Path alpha = withConfig(peft, dir.resolve("alpha"), cfg -> cfg.put("lora_alpha", -1.0));
+        assertThatThrownBy(() -> PriLoraAdapters.importPeft(base, alpha, null)).isInstanceOf(AdapterFileException.class)
+                .hasMessageContaining("lora_alpha -1.0 is not usable");
+        Path rank = withConfig(peft, dir.resolve("rank"), cfg -> ((org.nd4j.shade.jackson.databind.node.ObjectNode) cfg.get("rank_pattern"))
+                .putNull("fc2"));
+        assertThatThrownBy(() -> PriLoraAdapters.importPeft(base, rank, null)).isInstanceOf(AdapterMismatchException.class)
+                .hasMessageContaining("module 'fc2' has rank null (from rank_pattern); expected a rank >= 1");
+        Path huge = withConfig(peft, dir.resolve("huge"), cfg -> cfg.put("r", 2_000_000_000).remove("rank_pattern"));
+        assertThatThrownBy(() -> PriLoraAdapters.importPeft(base, huge, null)).isInstanceOf(AdapterMismatchException.class)
+                .hasMessageContaining("'base_model.model.fc2.lora_A.weight' has shape [2, 32], expected [2000000000, 32]");
+        Files.write(peft.resolve("adapter_model.safetensors"), new byte[]{1, 2, 3});
+        assertThatThrownBy(() -> PriLoraAdapters.importPeft(base, peft, null)).isInstanceOf(AdapterFileException.class)
+                .hasMessageContaining("adapter_model.safetensors").hasMessageContaining("truncated");
+    }
+
+    @Test
     void peftDirectoryWithMissingOrExtraKeysIsRejected(@TempDir Path dir) throws Exception {
         MultiLayerNetwork base = TestModels.pretrainedMlp();
         MultiLayerNetwork adapted = trained(base, PruningMode.REGROW);

@@ -176,10 +176,17 @@ public final class BertNaming {
         return out;
     }
 
-    /** The block index of a state-dict name {@code encoder.layer.N....}, or -1 for other names. */
+    /** The block index of a state-dict name {@code encoder.layer.N....}, or -1 for other names (and for N beyond int). */
     public static int layerIndexOf(String name) {
         Matcher m = LAYER.matcher(name);
-        return m.matches() ? Integer.parseInt(m.group(1)) : -1;
+        if (!m.matches()) {
+            return -1;
+        }
+        try {
+            return Integer.parseInt(m.group(1));
+        } catch (NumberFormatException tooLarge) {
+            return -1;
+        }
     }
 
     /** Whether {@code module} is one of the six projections of some block. */
@@ -221,9 +228,13 @@ public final class BertNaming {
         }
         String prefix = modelPrefix(inits.keySet());
         Map<String, List<Onnx.NodeProto>> consumers = new HashMap<>();
+        Map<String, Onnx.NodeProto> producers = new HashMap<>();
         for (Onnx.NodeProto n : graph.getNodeList()) {
             for (String in : n.getInputList()) {
                 consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
+            }
+            for (String o : n.getOutputList()) {
+                producers.putIfAbsent(o, n); // the first producer, as a scan of the node list finds it
             }
         }
 
@@ -240,7 +251,7 @@ public final class BertNaming {
             if (inits.containsKey(wIn)) {
                 init = wIn;
             } else {
-                Onnx.NodeProto producer = producerOf(graph, wIn);
+                Onnx.NodeProto producer = producers.get(wIn);
                 if (producer != null && producer.getOpType().equals("Transpose") && producer.getInputCount() == 1
                         && inits.containsKey(producer.getInput(0))) {
                     init = producer.getInput(0);
@@ -266,27 +277,20 @@ public final class BertNaming {
             }
         }
         // 2. Everything else keeps its own name; a projection weight no MatMul/Gemm consumed is PyTorch [out, in].
+        java.util.Set<String> claimed = new java.util.HashSet<>();
+        out.values().forEach(src -> claimed.add(src.initializer()));
         for (String init : inits.keySet()) {
             if (!init.startsWith(prefix)) {
                 continue;
             }
             String name = init.substring(prefix.length());
-            if (out.containsKey(name) || isClaimed(out, init)) {
+            if (out.containsKey(name) || claimed.contains(init)) {
                 continue;
             }
             boolean projWeight = name.endsWith(".weight") && isProjectionModule(name.substring(0, name.length() - 7));
             out.put(name, new OnnxSource(init, projWeight, "initializer name"));
         }
         return out;
-    }
-
-    private static boolean isClaimed(Map<String, OnnxSource> out, String init) {
-        for (OnnxSource s : out.values()) {
-            if (s.initializer().equals(init)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** The prefix before {@code embeddings.word_embeddings.weight} ({@code ""} or e.g. {@code "bert."}). */
@@ -364,15 +368,6 @@ public final class BertNaming {
 
     private static String strip(String name, String prefix) {
         return !prefix.isEmpty() && name.startsWith(prefix) ? name.substring(prefix.length()) : name;
-    }
-
-    private static Onnx.NodeProto producerOf(Onnx.GraphProto g, String output) {
-        for (Onnx.NodeProto n : g.getNodeList()) {
-            if (n.getOutputList().contains(output)) {
-                return n;
-            }
-        }
-        return null;
     }
 
     private static long intAttribute(Onnx.NodeProto n, String name, long dflt) {

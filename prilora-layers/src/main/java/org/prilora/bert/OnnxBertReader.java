@@ -4,6 +4,7 @@ import onnx.Onnx;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.shade.protobuf.CodedInputStream;
+import org.nd4j.shade.protobuf.InvalidProtocolBufferException;
 
 import java.io.BufferedInputStream;
 import java.io.IOException;
@@ -35,43 +36,83 @@ import java.util.TreeSet;
  * LayerNorm ({@code LayerNormalization}'s attribute, or the constant added before {@code Sqrt}), else BERT's 1e-12.
  *
  * <p>Only float32 (or float64) tensors stored inside the file are supported, from {@code raw_data}
- * (little-endian) or {@code float_data}/{@code double_data}.
+ * (little-endian) or {@code float_data}/{@code double_data}. Quantized models (8-bit weights behind
+ * {@code DequantizeLinear}, {@code MatMulInteger}, {@code QLinearMatMul} … nodes, such as the {@code -q} variants of
+ * langchain4j's embedding models) are rejected with a message naming their quantized tensors.
+ *
+ * <p>Errors: bytes that are not a protobuf {@code ModelProto} give an {@link IOException} (protobuf's
+ * {@code InvalidProtocolBufferException}); a model that parses but is not a readable BERT-family encoder gives an
+ * {@link IllegalArgumentException} whose message says what was expected and what was found.
  */
 public final class OnnxBertReader {
 
     /** ONNX files above protobuf's default 64 MiB message limit (the MiniLM file is 90 MB) need a higher one. */
     private static final int SIZE_LIMIT = Integer.MAX_VALUE;
+    private static final int MAX_RANK = 32;
 
     private OnnxBertReader() {
     }
 
-    /** Reads a file, deriving the number of heads from the graph. */
+    /**
+     * Reads a file, deriving the number of heads from the graph.
+     *
+     * @throws IOException              if the file cannot be read or is not an ONNX protobuf
+     * @throws IllegalArgumentException if the model is not a readable BERT-family encoder (see the class comment)
+     */
     public static BertWeights read(Path onnxFile) throws IOException {
         return read(onnxFile, 0);
     }
 
-    /** Reads a file; {@code numHeads > 0} overrides the value derived from the graph. */
+    /**
+     * Reads a file; {@code numHeads > 0} overrides the value derived from the graph.
+     *
+     * @throws IOException              if the file cannot be read or is not an ONNX protobuf
+     * @throws IllegalArgumentException if the model is not a readable BERT-family encoder
+     */
     public static BertWeights read(Path onnxFile, int numHeads) throws IOException {
         try (InputStream in = new BufferedInputStream(Files.newInputStream(onnxFile), 1 << 20)) {
             return read(in, numHeads);
         }
     }
 
-    /** Reads a model from a stream (not closed), deriving the number of heads from the graph. */
+    /**
+     * Reads a model from a stream (not closed), deriving the number of heads from the graph.
+     *
+     * @throws IOException              if the stream fails or does not hold an ONNX protobuf
+     * @throws IllegalArgumentException if the model is not a readable BERT-family encoder
+     */
     public static BertWeights read(InputStream in) throws IOException {
         return read(in, 0);
     }
 
-    /** Reads a model from a stream (not closed); {@code numHeads > 0} overrides the value derived from the graph. */
+    /**
+     * Reads a model from a stream (not closed); {@code numHeads > 0} overrides the value derived from the graph.
+     *
+     * @throws IOException              if the stream fails or does not hold an ONNX protobuf
+     * @throws IllegalArgumentException if the model is not a readable BERT-family encoder
+     */
     public static BertWeights read(InputStream in, int numHeads) throws IOException {
         return read(parse(in), numHeads);
     }
 
-    /** Parses an ONNX {@code ModelProto}, with the protobuf size limit raised for large models. */
+    /**
+     * Parses an ONNX {@code ModelProto}, with the protobuf size limit raised for large models.
+     *
+     * @throws IOException              if the stream fails or does not hold a protobuf message
+     * @throws IllegalArgumentException if the message has no graph
+     */
     public static Onnx.ModelProto parse(InputStream in) throws IOException {
         CodedInputStream cis = CodedInputStream.newInstance(in);
         cis.setSizeLimit(SIZE_LIMIT);
-        Onnx.ModelProto m = Onnx.ModelProto.parseFrom(cis);
+        Onnx.ModelProto m;
+        try {
+            m = Onnx.ModelProto.parseFrom(cis);
+        } catch (RuntimeException e) {
+            // ND4J's shaded protobuf fails on some corrupt lengths with an IllegalStateException (a negative string
+            // length reaches refillBuffer) instead of its InvalidProtocolBufferException
+            throw new InvalidProtocolBufferException("Not an ONNX model: the protobuf decoder failed at byte "
+                    + cis.getTotalBytesRead() + " (" + e + ")");
+        }
         if (!m.hasGraph()) {
             throw new IllegalArgumentException("Not an ONNX model: the file parsed to a ModelProto without a graph");
         }
@@ -91,6 +132,7 @@ public final class OnnxBertReader {
         for (Onnx.TensorProto t : g.getInitializerList()) {
             inits.put(t.getName(), t);
         }
+        rejectQuantized(g, inits);
         Map<String, BertNaming.OnnxSource> names = BertNaming.resolveOnnx(g);
 
         for (String required : BertNaming.EMBEDDING_TENSORS) {
@@ -108,6 +150,10 @@ public final class OnnxBertReader {
         if (!layers.contains(0)) {
             throw notBert(g, inits, "found the embeddings but no tensors of block 0 ('" + BertNaming.layerName(0)
                     + ".*'); blocks found: " + layers);
+        }
+        if (layers.last() == Integer.MAX_VALUE) { // the block count would overflow and skip the completeness check
+            throw new IllegalArgumentException("BERT ONNX model: block index " + layers.last() + " is out of range (blocks found: "
+                    + layers.size() + ", the first " + layers.first() + ")");
         }
         int numLayers = layers.last() + 1;
         for (int l = 0; l < numLayers; l++) {
@@ -131,10 +177,11 @@ public final class OnnxBertReader {
         requireRank(BertNaming.POSITION_EMBEDDINGS, pos, 2);
         requireRank(BertNaming.TOKEN_TYPE_EMBEDDINGS, type, 2);
         requireRank(BertNaming.Projection.INTERMEDIATE.bias(0), inter, 1);
-        int hidden = (int) word[1];
+        int hidden = size(BertNaming.WORD_EMBEDDINGS, word, 1);
         int heads = numHeads > 0 ? numHeads : deriveNumHeads(g, inits, hidden);
-        BertConfig config = new BertConfig((int) word[0], hidden, numLayers, heads, (int) inter[0], (int) pos[0],
-                (int) type[0], deriveLayerNormEps(g, inits));
+        BertConfig config = new BertConfig(size(BertNaming.WORD_EMBEDDINGS, word, 0), hidden, numLayers, heads,
+                size(BertNaming.Projection.INTERMEDIATE.bias(0), inter, 0), size(BertNaming.POSITION_EMBEDDINGS, pos, 0),
+                size(BertNaming.TOKEN_TYPE_EMBEDDINGS, type, 0), deriveLayerNormEps(g, inits));
 
         Map<String, long[]> expected = expectedShapes(config);
         Map<String, INDArray> tensors = new LinkedHashMap<>();
@@ -143,14 +190,19 @@ public final class OnnxBertReader {
             String name = e.getKey();
             BertNaming.OnnxSource src = names.get(name);
             Onnx.TensorProto t = inits.get(src.initializer());
+            long[] stored = dims(inits, names, name);
+            if (src.transposed() && stored.length != 2) {
+                stored = reversed(stored);
+            }
+            // the shape is checked before any data is decoded, so a hostile shape allocates nothing
+            if (!Arrays.equals(stored, e.getValue())) {
+                throw new IllegalArgumentException("BERT ONNX model: tensor '" + name + "' (initializer '" + src.initializer()
+                        + "'" + (src.transposed() ? ", transposed" : "") + ", via " + src.evidence() + "): expected shape "
+                        + Arrays.toString(e.getValue()) + " for " + config + ", got " + Arrays.toString(stored));
+            }
             INDArray a = toArray(t, name);
             if (src.transposed()) {
                 a = a.transpose().dup('c');
-            }
-            if (!Arrays.equals(a.shape(), e.getValue())) {
-                throw new IllegalArgumentException("BERT ONNX model: tensor '" + name + "' (initializer '" + src.initializer()
-                        + "'" + (src.transposed() ? ", transposed" : "") + ", via " + src.evidence() + "): expected shape "
-                        + Arrays.toString(e.getValue()) + " for " + config + ", got " + Arrays.toString(a.shape()));
             }
             tensors.put(name, a);
             sources.put(name, src.initializer() + (src.transposed() ? " (transposed)" : ""));
@@ -180,6 +232,78 @@ public final class OnnxBertReader {
             }
         }
         return m;
+    }
+
+    /**
+     * Operators of ONNX's quantized formats (QDQ, integer and QLinear operators, onnxruntime's contrib operators), each
+     * with the input positions that carry quantized data (the others are scales and zero points).
+     */
+    private static final Map<String, int[]> QUANTIZED_OPS = Map.ofEntries(
+            Map.entry("DequantizeLinear", new int[]{0}), Map.entry("QuantizeLinear", new int[]{0}),
+            Map.entry("DynamicQuantizeLinear", new int[]{0}), Map.entry("MatMulInteger", new int[]{0, 1}),
+            Map.entry("ConvInteger", new int[]{0, 1}), Map.entry("MatMulIntegerToFloat", new int[]{0, 1}),
+            Map.entry("QLinearMatMul", new int[]{0, 3}), Map.entry("QLinearConv", new int[]{0, 3}),
+            Map.entry("QGemm", new int[]{0, 3}), Map.entry("DynamicQuantizeMatMul", new int[]{1}),
+            Map.entry("MatMulNBits", new int[]{1}), Map.entry("GatherBlockQuantized", new int[]{0}),
+            Map.entry("QAttention", new int[]{1}), Map.entry("QEmbedLayerNormalization", new int[]{2, 3, 4}),
+            Map.entry("QOrderedMatMul", new int[]{0, 2}));
+
+    /** Names of the quantized tensors shown in the message; the count is always given. */
+    private static final int QUANTIZED_SHOWN = 5;
+
+    /**
+     * Rejects a quantized model up front: its weights are integers the reader cannot use, and without this check it
+     * would be reported as "not a BERT-family model" for lack of the float tensors.
+     */
+    private static void rejectQuantized(Onnx.GraphProto g, Map<String, Onnx.TensorProto> inits) {
+        Map<String, Integer> ops = new java.util.TreeMap<>();
+        java.util.Set<String> tensors = new java.util.LinkedHashSet<>();
+        for (Onnx.NodeProto n : g.getNodeList()) {
+            if (!QUANTIZED_OPS.containsKey(n.getOpType())) {
+                continue;
+            }
+            ops.merge(n.getOpType(), 1, Integer::sum);
+            int[] data = QUANTIZED_OPS.get(n.getOpType());
+            for (int i = 0; i < n.getInputCount(); i++) {
+                Onnx.TensorProto t = inits.get(n.getInput(i));
+                if (t != null && isLowBitInteger(t.getDataType()) && contains(data, i)) {
+                    tensors.add(t.getName());
+                }
+            }
+        }
+        if (ops.isEmpty()) {
+            return;
+        }
+        List<String> shown = new ArrayList<>();
+        for (String name : tensors) {
+            if (shown.size() == QUANTIZED_SHOWN) {
+                shown.add("...");
+                break;
+            }
+            Onnx.TensorProto t = inits.get(name);
+            shown.add("'" + name + "' " + t.getDimsList() + " " + dataTypeName(t.getDataType()));
+        }
+        int nodes = ops.values().stream().mapToInt(Integer::intValue).sum();
+        throw new IllegalArgumentException("Quantized ONNX model: quantized models are not supported, this reader needs float32"
+                + " or float64 weights. The graph has " + nodes + " quantization node" + (nodes == 1 ? "" : "s") + " " + ops
+                + (tensors.isEmpty() ? "" : " and " + tensors.size() + " quantized tensor" + (tensors.size() == 1 ? "" : "s")
+                + " in all, e.g. " + String.join(", ", shown)) + ". Use the model's float (non-quantized) ONNX export"
+                + " instead, e.g. all-minilm-l6-v2 rather than all-minilm-l6-v2-q.");
+    }
+
+    private static boolean contains(int[] values, int v) {
+        for (int x : values) {
+            if (x == v) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** 8-bit and 4-bit integers, the types quantized weights are stored in. */
+    private static boolean isLowBitInteger(int dt) {
+        return dt == Onnx.TensorProto.DataType.INT8.getNumber() || dt == Onnx.TensorProto.DataType.UINT8.getNumber()
+                || dt == 21 || dt == 22; // UINT4, INT4 (ONNX 1.15; newer than ND4J's bundled enum)
     }
 
     private static IllegalArgumentException notBert(Onnx.GraphProto g, Map<String, Onnx.TensorProto> inits, String why) {
@@ -212,6 +336,23 @@ public final class OnnxBertReader {
         return d;
     }
 
+    /** Dimension {@code i} of a tensor that sets a config size, which must fit an int. */
+    private static int size(String name, long[] shape, int i) {
+        if (shape[i] < 1 || shape[i] > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("BERT ONNX model: tensor '" + name + "' has shape " + Arrays.toString(shape)
+                    + "; expected sizes from 1 to " + Integer.MAX_VALUE);
+        }
+        return (int) shape[i];
+    }
+
+    private static long[] reversed(long[] d) {
+        long[] r = new long[d.length];
+        for (int i = 0; i < d.length; i++) {
+            r[i] = d[d.length - 1 - i];
+        }
+        return r;
+    }
+
     private static void requireRank(String name, long[] shape, int rank) {
         if (shape.length != rank) {
             throw new IllegalArgumentException("BERT ONNX model: tensor '" + name + "': expected rank " + rank + ", got shape "
@@ -221,50 +362,75 @@ public final class OnnxBertReader {
 
     /** Decodes a float32/float64 tensor into a float32 array of its shape. */
     static INDArray toArray(Onnx.TensorProto t, String name) {
+        String what = "tensor '" + name + "' (initializer '" + t.getName() + "')";
         if (t.getDataLocation() == Onnx.TensorProto.DataLocation.EXTERNAL) {
-            throw new IllegalArgumentException("tensor '" + name + "' (initializer '" + t.getName()
-                    + "'): external data files are not supported; save the model with its weights inside");
+            throw new IllegalArgumentException(what + ": external data files are not supported; save the model with its weights inside");
+        }
+        int dt = t.getDataType();
+        boolean isFloat = dt == Onnx.TensorProto.DataType.FLOAT.getNumber();
+        if (!isFloat && dt != Onnx.TensorProto.DataType.DOUBLE.getNumber()) {
+            throw new IllegalArgumentException(what + ": expected FLOAT or DOUBLE, got " + dataTypeName(dt));
+        }
+        if (t.getDimsCount() > MAX_RANK) {
+            throw new IllegalArgumentException(what + ": rank " + t.getDimsCount() + " exceeds ND4J's maximum rank " + MAX_RANK);
         }
         long[] shape = new long[t.getDimsCount()];
-        long n = 1;
         for (int i = 0; i < shape.length; i++) {
             shape[i] = t.getDims(i);
-            n *= shape[i];
         }
-        if (n > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("tensor '" + name + "': " + n + " elements is too many for one array");
+        long n = elementCount(shape);
+        if (n < 1 || n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(what + ": shape " + Arrays.toString(shape) + (n < 0 ? " has a negative or overflowing size"
+                    : n == 0 ? " has no elements" : " has " + n + " elements, too many for one array") + "; expected 1 to "
+                    + Integer.MAX_VALUE + " elements");
+        }
+        // the stored data is checked against the shape before the array is allocated
+        boolean raw = !t.getRawData().isEmpty();
+        if (raw) {
+            checkBytes(t, name, n, isFloat ? 4 : 8);
+        } else {
+            checkCount(t, name, n, isFloat ? t.getFloatDataCount() : t.getDoubleDataCount());
         }
         float[] f = new float[(int) n];
-        int dt = t.getDataType();
-        if (dt == Onnx.TensorProto.DataType.FLOAT.getNumber()) {
-            if (!t.getRawData().isEmpty()) {
-                checkBytes(t, name, n, 4);
-                t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
-            } else {
-                checkCount(t, name, n, t.getFloatDataCount());
-                for (int i = 0; i < f.length; i++) {
-                    f[i] = t.getFloatData(i);
-                }
+        if (isFloat && raw) {
+            t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
+        } else if (isFloat) {
+            for (int i = 0; i < f.length; i++) {
+                f[i] = t.getFloatData(i);
             }
-        } else if (dt == Onnx.TensorProto.DataType.DOUBLE.getNumber()) {
-            if (!t.getRawData().isEmpty()) {
-                checkBytes(t, name, n, 8);
-                ByteBuffer bb = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-                for (int i = 0; i < f.length; i++) {
-                    f[i] = (float) bb.getDouble();
-                }
-            } else {
-                checkCount(t, name, n, t.getDoubleDataCount());
-                for (int i = 0; i < f.length; i++) {
-                    f[i] = (float) t.getDoubleData(i);
-                }
+        } else if (raw) {
+            ByteBuffer bb = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < f.length; i++) {
+                f[i] = (float) bb.getDouble();
             }
         } else {
-            throw new IllegalArgumentException("tensor '" + name + "' (initializer '" + t.getName() + "'): expected FLOAT or DOUBLE, got "
-                    + Onnx.TensorProto.DataType.forNumber(dt));
+            for (int i = 0; i < f.length; i++) {
+                f[i] = (float) t.getDoubleData(i);
+            }
         }
         INDArray a = Nd4j.createFromArray(f);
         return shape.length == 0 ? Nd4j.scalar(f[0]) : a.reshape('c', shape);
+    }
+
+    /** The number of elements of a shape, or -1 when a dimension is negative or the product overflows. */
+    private static long elementCount(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) {
+                return -1;
+            }
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException overflow) {
+                return -1;
+            }
+        }
+        return n;
+    }
+
+    private static String dataTypeName(int dt) {
+        Onnx.TensorProto.DataType t = Onnx.TensorProto.DataType.forNumber(dt);
+        return t == null ? "data type " + dt : t.name();
     }
 
     private static void checkBytes(Onnx.TensorProto t, String name, long n, int width) {
@@ -288,7 +454,7 @@ public final class OnnxBertReader {
     static int deriveNumHeads(Onnx.GraphProto g, Map<String, Onnx.TensorProto> inits, int hidden) {
         Map<String, Onnx.NodeProto> producers = producers(g);
         for (Onnx.NodeProto n : g.getNodeList()) {
-            if (!n.getOpType().equals("Softmax")) {
+            if (!n.getOpType().equals("Softmax") || n.getInputCount() == 0) {
                 continue;
             }
             Deque<String> todo = new ArrayDeque<>(List.of(n.getInput(0)));
@@ -331,7 +497,7 @@ public final class OnnxBertReader {
                         found.add((double) a.getF());
                     }
                 }
-            } else if (n.getOpType().equals("Sqrt")) {
+            } else if (n.getOpType().equals("Sqrt") && n.getInputCount() > 0) {
                 Onnx.NodeProto add = producers.get(n.getInput(0));
                 if (add != null && add.getOpType().equals("Add") && add.getInputCount() == 2) {
                     for (int i = 0; i < 2; i++) {
@@ -390,7 +556,10 @@ public final class OnnxBertReader {
         if (dt != Onnx.TensorProto.DataType.FLOAT.getNumber() && dt != Onnx.TensorProto.DataType.DOUBLE.getNumber()) {
             return null;
         }
-        INDArray a = toArray(t, name);
-        return a.length() == 1 ? a.getDouble(0) : null;
+        long[] shape = t.getDimsList().stream().mapToLong(Long::longValue).toArray();
+        if (elementCount(shape) != 1 || shape.length > MAX_RANK) {
+            return null;
+        }
+        return toArray(t, name).getDouble(0);
     }
 }

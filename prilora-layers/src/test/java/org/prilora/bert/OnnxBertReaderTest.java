@@ -158,6 +158,52 @@ class OnnxBertReaderTest {
     }
 
     @Test
+    void quantizedModelsAreRejectedAsQuantizedNamingTheirTensors() {
+        Onnx.ModelProto q = QuantizedBertOnnx.dynamic(new TinyBertOnnx(1, TinyBertOnnx.Style.EXPORT, "").build());
+        // 6 projection weights behind MatMulInteger and the word embeddings behind DequantizeLinear
+        assertThatThrownBy(() -> OnnxBertReader.read(new ByteArrayInputStream(q.toByteArray())))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("quantized models are not supported")
+                .hasMessageContaining("7 quantized tensors in all")
+                .hasMessageContaining("'embeddings.word_embeddings.weight_quantized' [30, 8] UINT8")
+                .hasMessageContaining("'onnx::MatMul_700_quantized' [8, 8] UINT8")
+                .hasMessageContaining("MatMulInteger=6").hasMessageContaining("DequantizeLinear=1")
+                .hasMessageNotContaining("onnx::MatMul_705_quantized") // only a few are named
+                .hasMessageNotContaining("_zero_point")
+                .hasMessageNotContaining("Not a BERT-family");
+
+        assertThatThrownBy(() -> OnnxBertReader.read(QuantizedBertOnnx.qlinearMatMul(), 0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("quantized models are not supported")
+                .hasMessageContaining("1 quantization node {QLinearMatMul=1}")
+                .hasMessageContaining("1 quantized tensor in all, e.g. 'dense.weight_quantized' [4, 3] INT8");
+    }
+
+    @Test
+    void hostileShapesAndCountsAreRejectedBeforeAnythingIsAllocated() {
+        Onnx.ModelProto m = new TinyBertOnnx(1, TinyBertOnnx.Style.EXPORT, "").build();
+        Onnx.GraphProto.Builder g = m.getGraph().toBuilder();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            if (g.getInitializer(i).getName().equals(BertNaming.EMBEDDINGS_LN_BIAS)) {
+                // 2^31 - 1 elements claimed, 32 bytes stored
+                g.setInitializer(i, g.getInitializer(i).toBuilder().clearDims().addDims(Integer.MAX_VALUE).build());
+            }
+        }
+        assertThatThrownBy(() -> OnnxBertReader.read(m.toBuilder().setGraph(g).build(), 0))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(BertNaming.EMBEDDINGS_LN_BIAS)
+                .hasMessageContaining("expected shape [8]").hasMessageContaining("got [2147483647]");
+        Onnx.TensorProto negative = TinyBertOnnx.floats("t", new float[1][4]).toBuilder().clearDims().addDims(-4).build();
+        assertThatThrownBy(() -> OnnxBertReader.toArray(negative, "t")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("shape [-4] has a negative or overflowing size");
+        Onnx.TensorProto huge = negative.toBuilder().clearDims().addDims(1 << 20).addDims(1 << 20).build();
+        assertThatThrownBy(() -> OnnxBertReader.toArray(huge, "t")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("1099511627776 elements, too many for one array");
+        Onnx.TensorProto short_ = negative.toBuilder().clearDims().addDims(1 << 28).build();
+        assertThatThrownBy(() -> OnnxBertReader.toArray(short_, "t")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("expected 1073741824 bytes of raw_data").hasMessageContaining("got 16");
+    }
+
+    @Test
     void disagreeingCluesForAWeightAreReported() {
         Onnx.ModelProto m = new TinyBertOnnx(1, TinyBertOnnx.Style.EXPORT, "").build();
         Onnx.GraphProto.Builder g = m.getGraph().toBuilder();
