@@ -57,17 +57,17 @@ public class PriLoraListener extends BaseTrainingListener implements Serializabl
 
     /** Batches left out of the statistics under {@link NonFinitePolicy#SKIP_STATISTICS}. */
     public long getSkippedBatches() {
-        return engine.skippedBatches();
+        return engine.progress().skippedBatches();
     }
 
     /** Pruning steps this listener has run. */
     public long getPruningStepsDone() {
-        return engine.pruningStepsDone();
+        return engine.progress().pruningStepsDone();
     }
 
     /** The last step that pruned, or -1. */
     public long getLastPrunedStep() {
-        return engine.lastPrunedStep();
+        return engine.progress().lastPrunedStep();
     }
 
     @Override

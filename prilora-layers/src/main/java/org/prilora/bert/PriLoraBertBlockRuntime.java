@@ -53,6 +53,11 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         super(conf, dataType);
     }
 
+    @Override
+    public MeasuredNorms measuredNorms() {
+        return measured;
+    }
+
     private BertBlock block() {
         return (BertBlock) layerConf();
     }
@@ -361,11 +366,6 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
             norms.put(s.name(), InputNormStats.batchNorms(u, rm, null, s.nIn()).detach());
         }
         return norms;
-    }
-
-    @Override
-    public Map<String, INDArray> takeBatchNorms() {
-        return measured.take();
     }
 
     @Override

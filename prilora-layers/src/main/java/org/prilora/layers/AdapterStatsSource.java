@@ -11,9 +11,14 @@ import java.util.Map;
  */
 public interface AdapterStatsSource {
 
+    /** Where the runtime holds what its latest training forward pass measured. */
+    MeasuredNorms measuredNorms();
+
     /**
      * The per-module batch norms ({@code [nIn]} vectors, detached from workspaces) measured in the latest
      * training forward pass, keyed by {@link AdapterModule#name()}; empty if none since the last call. Clears them.
      */
-    Map<String, INDArray> takeBatchNorms();
+    default Map<String, INDArray> takeBatchNorms() {
+        return measuredNorms().take();
+    }
 }

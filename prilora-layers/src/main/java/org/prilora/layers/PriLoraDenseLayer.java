@@ -170,11 +170,6 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
     }
 
     @Override
-    public Map<String, INDArray> takeBatchNorms() {
-        return measured.take();
-    }
-
-    @Override
     public void clear() {
         super.clear();
         clearForwardCache();
@@ -235,5 +230,10 @@ public class PriLoraDenseLayer extends BaseLayer<PriLoraDense> implements Adapte
         INDArray nwc = y2.reshape('c', mb, t, y2.size(1));
         INDArray out = layerConf().getRnnDataFormat() == RNNFormat.NCW ? nwc.permute(0, 2, 1) : nwc;
         return mgr.dup(type, out, 'c');
+    }
+
+    @Override
+    public MeasuredNorms measuredNorms() {
+        return measured;
     }
 }

@@ -47,6 +47,11 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         super(conf, dataType);
     }
 
+    @Override
+    public MeasuredNorms measuredNorms() {
+        return measured;
+    }
+
     private org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer graphConf() {
         return (org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer) layerConf();
     }
@@ -221,8 +226,4 @@ public class PriLoraSameDiffRuntime extends SameDiffLayer implements AdapterStat
         return phMap;
     }
 
-    @Override
-    public Map<String, INDArray> takeBatchNorms() {
-        return measured.take();
-    }
 }

@@ -94,17 +94,21 @@ public class PriLoraSameDiffListener extends BaseListener {
 
     /** Batches left out of the statistics under {@link NonFinitePolicy#SKIP_STATISTICS}. */
     public long getSkippedBatches() {
-        return engine == null ? 0 : engine.skippedBatches();
+        return progress().skippedBatches();
     }
 
     /** Pruning steps this listener has run. */
     public long getPruningStepsDone() {
-        return engine == null ? 0 : engine.pruningStepsDone();
+        return progress().pruningStepsDone();
     }
 
     /** The last step that pruned, or -1. */
     public long getLastPrunedStep() {
-        return engine == null ? -1 : engine.lastPrunedStep();
+        return progress().lastPrunedStep();
+    }
+
+    private PruningEngine.Progress progress() {
+        return engine == null ? PruningEngine.Progress.NONE : engine.progress();
     }
 
     /** The schedule in use (null before the first iteration). */

@@ -67,16 +67,12 @@ import java.util.Set;
  */
 public final class SameDiffPriLora {
 
-    /** Suffix of the trainable A variable after the weight's name. */
-    public static final String A_SUFFIX = "_lora_A";
-    /** Suffix of the trainable B variable. */
-    public static final String B_SUFFIX = "_lora_B";
-    /** Suffix of the input-norm statistics constant. */
-    public static final String STATE_SUFFIX = "_lora_state";
-    /** Suffix of the pruning mask constant (PERSISTENT_MASK mode). */
-    public static final String MASK_SUFFIX = "_lora_mask";
-    /** Suffix of the name scope of the ops added for a module. */
-    public static final String SCOPE_SUFFIX = "_lora";
+    /**
+     * Suffixes, after the weight variable's name, of what injection adds: the trainable A and B variables, the
+     * input-norm statistics constant, the pruning mask constant (PERSISTENT_MASK mode) and the name scope of the ops.
+     */
+    public static final String A_SUFFIX = "_lora_A", B_SUFFIX = "_lora_B", STATE_SUFFIX = "_lora_state",
+            MASK_SUFFIX = "_lora_mask", SCOPE_SUFFIX = "_lora";
 
     private SameDiffPriLora() {
     }

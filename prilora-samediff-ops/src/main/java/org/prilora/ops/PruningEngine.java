@@ -113,19 +113,21 @@ public final class PruningEngine implements Serializable {
         lastPrunedStep = step;
     }
 
-    /** Batches left out of the statistics under {@link NonFinitePolicy#SKIP_STATISTICS}. */
-    public long skippedBatches() {
-        return skippedBatches;
+    /**
+     * What the engine has done so far.
+     *
+     * @param skippedBatches   batches left out of the statistics under {@link NonFinitePolicy#SKIP_STATISTICS}
+     * @param pruningStepsDone pruning steps run
+     * @param lastPrunedStep   the last step that pruned, or -1
+     */
+    public record Progress(long skippedBatches, long pruningStepsDone, long lastPrunedStep) {
+        /** Before any step. */
+        public static final Progress NONE = new Progress(0, 0, -1);
     }
 
-    /** Pruning steps run. */
-    public long pruningStepsDone() {
-        return pruningStepsDone;
-    }
-
-    /** The last step that pruned, or -1. */
-    public long lastPrunedStep() {
-        return lastPrunedStep;
+    /** The counters so far. */
+    public Progress progress() {
+        return new Progress(skippedBatches, pruningStepsDone, lastPrunedStep);
     }
 
     /** Modules warned about because the fraction prunes nothing in them. */
