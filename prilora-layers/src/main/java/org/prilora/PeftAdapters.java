@@ -48,7 +48,7 @@ import java.util.regex.PatternSyntaxException;
  *
  * <p>{@code target_modules} is read as PEFT reads it: a list of module names, or one string that is a regular
  * expression every selected module's (mapped) name must fully match ({@code re.fullmatch}); it is compiled as a
- * Java regex, which agrees with Python's {@code re} on the usual patterns ({@code .*\\.(query|value)}).
+ * Java regex, which agrees with Python's {@code re} on the usual patterns ({@code .*\.(query|value)}).
  */
 final class PeftAdapters {
     static final String CONFIG = "adapter_config.json";
