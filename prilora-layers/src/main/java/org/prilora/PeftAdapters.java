@@ -2,8 +2,6 @@ package org.prilora;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.Model;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.shade.jackson.annotation.JsonProperty;
 import org.nd4j.shade.jackson.databind.JsonNode;
@@ -14,9 +12,7 @@ import org.prilora.layers.AdapterKeys;
 import org.prilora.io.AtomicFiles;
 import org.prilora.io.SafeTensors;
 import org.prilora.io.SafeTensorsFormatException;
-import org.prilora.layers.PriLoraLayer;
 import org.prilora.config.PruningSchedule;
-import org.prilora.config.RankSchedule;
 
 import java.io.IOException;
 import java.nio.file.Files;
