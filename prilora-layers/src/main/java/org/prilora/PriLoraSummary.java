@@ -24,6 +24,10 @@ import java.util.Map;
  */
 public record PriLoraSummary(long trainableParams, long totalParams, long adapterBytes, long modelBytes, List<Row> rows) {
 
+    /** What the "A zeros" column means; printed under the table. */
+    public static final String SPARSITY_NOTE = "A zeros: fraction of A⊙M exactly 0 now. REGROW: pruned entries grow back "
+            + "at the next optimizer step, so it shows a pruning only right after one; PERSISTENT_MASK: every pruning so far.";
+
     /** One adapted module: {@code module} is {@code layer} or {@code layer.<module in the layer>}. */
     public record Row(String module, String layer, String type, int rank, long nIn, long nOut, long adapterParams, double aSparsity) {
     }
@@ -72,10 +76,13 @@ public record PriLoraSummary(long trainableParams, long totalParams, long adapte
         sb.append(String.format("adapter tensors: %s || all parameters: %s (%.2f%%)%n", human(adapterBytes), human(modelBytes),
                 modelBytes == 0 ? 0 : 100.0 * adapterBytes / modelBytes));
         int w = Math.max(6, rows.stream().mapToInt(r -> r.module().length()).max().orElse(6));
-        sb.append(String.format("%-" + w + "s  %-22s %5s %11s %10s %9s%n", "module", "type", "rank", "shape", "params", "sparsity"));
+        sb.append(String.format("%-" + w + "s  %-22s %5s %11s %10s %9s%n", "module", "type", "rank", "shape", "params", "A zeros"));
         for (Row r : rows) {
             sb.append(String.format("%-" + w + "s  %-22s %5d %11s %,10d %9.3f%n", r.module(), r.type(), r.rank(),
                     r.nIn() + "x" + r.nOut(), r.adapterParams(), r.aSparsity()));
+        }
+        if (!rows.isEmpty()) {
+            sb.append(SPARSITY_NOTE).append(System.lineSeparator());
         }
         return sb.toString();
     }

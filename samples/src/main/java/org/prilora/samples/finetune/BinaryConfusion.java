@@ -71,6 +71,18 @@ public record BinaryConfusion(long tp, long tn, long fp, long fn) {
         return n == 0 ? 0.0 : (double) (tp + tn) / n;
     }
 
+    /** @return the accuracy of always predicting the class that is more frequent here, or 0 when empty */
+    public double majorityAccuracy() {
+        long n = total();
+        return n == 0 ? 0.0 : (double) Math.max(tp + fn, tn + fp) / n;
+    }
+
+    /** @return the share of examples predicted acceptable (label 1), or 0 when empty */
+    public double predictedPositiveShare() {
+        long n = total();
+        return n == 0 ? 0.0 : (double) (tp + fp) / n;
+    }
+
     /**
      * Matthews correlation coefficient:
      * {@code (tp·tn − fp·fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn))}.

@@ -13,6 +13,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.function.ToDoubleFunction;
 
+import org.apache.commons.math3.distribution.TDistribution;
+
 /**
  * The {@code --compare} table: per method, mean ± sample standard deviation over seeds of dev/test MCC and accuracy,
  * trainable parameters, adapter file size and training time; written as {@value #JSON} and {@value #MARKDOWN}
@@ -73,20 +75,107 @@ public final class CompareReport {
     }
 
     /**
-     * Groups runs by method, baseline first: head-only, lora, prilora.
+     * Groups runs by method, in the order the methods first appear.
      *
      * @param runs all runs
      * @return method to its runs, only methods that ran
      */
     static Map<Method, List<RunResult>> byMethod(List<RunResult> runs) {
         Map<Method, List<RunResult>> m = new LinkedHashMap<>();
-        for (Method method : List.of(Method.HEAD_ONLY, Method.LORA, Method.PRILORA)) {
-            List<RunResult> l = runs.stream().filter(r -> r.settings().method() == method).toList();
-            if (!l.isEmpty()) {
-                m.put(method, l);
-            }
+        for (RunResult r : runs) {
+            m.computeIfAbsent(r.settings().method(), k -> new ArrayList<>()).add(r);
         }
         return m;
+    }
+
+    /**
+     * Per-seed paired differences {@code method − reference} of one metric over the seeds both ran, with a 95 %
+     * Student-t confidence interval of their mean and a sign count.
+     *
+     * @param method    the method
+     * @param reference the method it is compared with
+     * @param seeds     seeds both ran, in order
+     * @param diffs     {@code method − reference} per seed
+     * @param mean      mean difference
+     * @param ciLow     lower end of the 95 % interval (NaN for fewer than 2 seeds)
+     * @param ciHigh    upper end
+     * @param positive  seeds where the method is ahead
+     * @param negative  seeds where it is behind
+     */
+    public record Paired(Method method, Method reference, long[] seeds, double[] diffs, double mean, double ciLow,
+                         double ciHigh, int positive, int negative) {
+
+        /**
+         * @param runs      all runs
+         * @param method    the method
+         * @param reference the reference method
+         * @param metric    the metric of a run
+         * @return the paired differences, or null when no seed has both
+         */
+        static Paired of(List<RunResult> runs, Method method, Method reference, ToDoubleFunction<RunResult> metric) {
+            List<Long> seeds = new ArrayList<>();
+            List<Double> d = new ArrayList<>();
+            for (RunResult r : runs) {
+                if (r.settings().method() != method) {
+                    continue;
+                }
+                for (RunResult q : runs) {
+                    if (q.settings().method() == reference && q.settings().seed() == r.settings().seed()) {
+                        seeds.add(r.settings().seed());
+                        d.add(metric.applyAsDouble(r) - metric.applyAsDouble(q));
+                    }
+                }
+            }
+            if (d.isEmpty()) {
+                return null;
+            }
+            double[] diffs = d.stream().mapToDouble(Double::doubleValue).toArray();
+            MeanStd ms = MeanStd.of(diffs);
+            double half = diffs.length < 2 ? Double.NaN
+                    : new TDistribution(diffs.length - 1).inverseCumulativeProbability(0.975) * ms.std() / Math.sqrt(diffs.length);
+            int pos = (int) d.stream().filter(x -> x > 0).count();
+            int neg = (int) d.stream().filter(x -> x < 0).count();
+            return new Paired(method, reference, seeds.stream().mapToLong(Long::longValue).toArray(), diffs, ms.mean(),
+                    ms.mean() - half, ms.mean() + half, pos, neg);
+        }
+
+        /** @return e.g. {@code +0.012 [−0.004, +0.028], 4 of 5 ahead} */
+        String format() {
+            return String.format(Locale.ROOT, "%+.3f [%+.3f, %+.3f], ahead on %d of %d", mean, ciLow, ciHigh, positive,
+                    diffs.length);
+        }
+
+        Map<String, Object> toMap() {
+            List<Double> d = new ArrayList<>();
+            for (double x : diffs) {
+                d.add(RunOutputs.round(x, 6));
+            }
+            return Json.object("method", method.cliName(), "reference", reference.cliName(), "seeds", seeds,
+                    "differences", d, "mean", RunOutputs.round(mean, 6), "ci95", List.of(
+                            RunOutputs.round(ciLow, 6) == null ? "n/a" : RunOutputs.round(ciLow, 6),
+                            RunOutputs.round(ciHigh, 6) == null ? "n/a" : RunOutputs.round(ciHigh, 6)),
+                    "ahead", positive, "behind", negative);
+        }
+    }
+
+    /** The paired comparisons of the report: every method against LoRA, and PRILoRA against its two ablations. */
+    static List<Paired> pairs(List<RunResult> runs, ToDoubleFunction<RunResult> metric) {
+        List<Paired> l = new ArrayList<>();
+        for (Method m : byMethod(runs).keySet()) {
+            if (m != Method.LORA) {
+                add(l, Paired.of(runs, m, Method.LORA, metric));
+            }
+        }
+        add(l, Paired.of(runs, Method.PRILORA, Method.LINEAR_UNPRUNED, metric));
+        add(l, Paired.of(runs, Method.PRILORA, Method.UNIFORM_PRUNED, metric));
+        add(l, Paired.of(runs, Method.PRILORA, Method.PRILORA_PERSISTENT, metric));
+        return l;
+    }
+
+    private static void add(List<Paired> l, Paired p) {
+        if (p != null) {
+            l.add(p);
+        }
     }
 
     static MeanStd stat(List<RunResult> runs, ToDoubleFunction<RunResult> f) {
@@ -120,7 +209,9 @@ public final class CompareReport {
                         "trainSeconds", RunOutputs.round(r.trainSeconds(), 2),
                         "trainCpuSeconds", RunOutputs.round(r.trainCpuSeconds(), 2),
                         "finalLossAvg10", RunOutputs.round(r.finalLoss(RunOutputs.SMOOTHING), 5),
-                        "pruningSteps", r.pruningSteps()));
+                        "devPredictedAcceptable", RunOutputs.round(r.dev().predictedPositiveShare(), 6),
+                        "pruningSteps", r.pruningSteps(),
+                        "pruningSurvival", RunOutputs.survival(r.survival())));
             }
             methods.add(Json.object("method", e.getKey().cliName(),
                     "runs", l.size(),
@@ -137,8 +228,11 @@ public final class CompareReport {
                     "steps", l.get(0).steps(),
                     "perSeed", perSeed));
         }
+        boolean test = runs.stream().allMatch(r -> r.test() != null);
         return Json.object("task", "LanguageTool English grammatical acceptability, all-MiniLM-L6-v2",
-                "settings", shared, "seeds", seeds, "methods", methods);
+                "settings", shared, "seeds", seeds, "methods", methods,
+                "pairedDevMcc", pairs(runs, r -> r.dev().mcc()).stream().map(Paired::toMap).toList(),
+                "pairedTestMcc", test ? pairs(runs, r -> r.test().mcc()).stream().map(Paired::toMap).toList() : null);
     }
 
     /**
@@ -152,17 +246,19 @@ public final class CompareReport {
      */
     public static String markdown(List<RunResult> runs, FineTuneSettings settings, List<Long> seeds, String command) {
         StringBuilder sb = new StringBuilder();
-        sb.append("# Head-only vs LoRA vs PRILoRA on LanguageTool acceptability (all-MiniLM-L6-v2)\n\n");
-        sb.append(String.format(Locale.ROOT, "Seeds %s; %d training sentences (%s sample drawn per seed), %d epoch(s), "
-                        + "batch %d, Adam lr %s, max length %d. LoRA: uniform rank %d; PRILoRA: ranks %s, pruning "
+        sb.append("# PRILoRA, LoRA, their ablations and the baselines on LanguageTool acceptability (all-MiniLM-L6-v2)\n\n");
+        sb.append(String.format(Locale.ROOT, "Seeds %s; %s training sentences (%s%s), %d epoch(s), batch %d, Adam lr %s "
+                        + "(full fine-tuning %s), max length %d. LoRA: uniform rank %d; PRILoRA: ranks %s, pruning "
                         + "fraction %s every %d steps from step %d, EMA β %s, %s. Alpha %s (scale alpha/r). "
-                        + "Mean ± sample std over seeds.%n%n",
-                seeds, settings.trainSize(), settings.balanced() ? "class-balanced" : "class-stratified", settings.epochs(),
-                settings.batchSize(), settings.learningRate(),
+                        + "Predictions corrected to the training split's class prior. Mean ± sample std over seeds.%n%n",
+                seeds, settings.trainSize() == 0 ? "all" : String.valueOf(settings.trainSize()),
+                settings.balanced() ? "class-balanced sample" : "the split's class shares",
+                settings.classWeights() ? ", class-weighted loss" : "", settings.epochs(),
+                settings.batchSize(), settings.learningRate(), settings.fullLearningRate(),
                 settings.maxLength(), settings.loraRank(), settings.ranks(), settings.pruneFraction(),
                 settings.pruneInterval(), settings.pruneStart(), settings.emaBeta(), settings.pruneMode(),
                 settings.alpha()));
-        sb.append("| method | dev MCC | dev acc | test MCC | test acc | trainable params | adapter file | train s |\n");
+        sb.append("| method | dev MCC | dev acc | test MCC | test acc | trainable params | saved file | train s |\n");
         sb.append("|---|---|---|---|---|---:|---:|---|\n");
         for (Map.Entry<Method, List<RunResult>> e : byMethod(runs).entrySet()) {
             List<RunResult> l = e.getValue();
@@ -177,6 +273,45 @@ public final class CompareReport {
                     bytes(stat(l, RunResult::adapterFileBytes).mean()) + " (" + l.get(0).adapterFile() + ")",
                     stat(l, RunResult::trainSeconds).format(0)));
         }
+        RunResult any = runs.get(0);
+        sb.append(String.format(Locale.ROOT, "%nMajority class (always \"acceptable\"): dev accuracy %.3f, test %s, MCC 0.%n",
+                any.dev().majorityAccuracy(), any.test() == null ? "n/a"
+                        : String.format(Locale.ROOT, "%.3f", any.test().majorityAccuracy())));
+
+        boolean test = runs.stream().allMatch(r -> r.test() != null);
+        List<Paired> dev = pairs(runs, r -> r.dev().mcc());
+        List<Paired> tst = test ? pairs(runs, r -> r.test().mcc()) : List.of();
+        if (!dev.isEmpty()) {
+            sb.append("\n**Paired differences in MCC** (same seed: same sample, batch order and head initialisation; "
+                    + "mean difference, 95 % Student-t interval over seeds, seeds ahead):\n\n");
+            sb.append("| comparison | dev MCC difference | test MCC difference |\n|---|---|---|\n");
+            for (int i = 0; i < dev.size(); i++) {
+                Paired p = dev.get(i);
+                sb.append(String.format(Locale.ROOT, "| %s − %s | %s | %s |%n", p.method().cliName(),
+                        p.reference().cliName(), p.format(), test ? tst.get(i).format() : "n/a"));
+            }
+        }
+
+        List<RunResult> pruned = runs.stream().filter(r -> r.survival() != null).toList();
+        if (!pruned.isEmpty()) {
+            sb.append("\n**How much of a pruning survives** (fraction of exact zeros over all A entries; mean over "
+                    + "pruning steps and seeds):\n\n");
+            sb.append("| method | right after pruning | one step later | just before the next pruning | survival | at the end |\n");
+            sb.append("|---|---|---|---|---|---|\n");
+            for (Map.Entry<Method, List<RunResult>> e : byMethod(pruned).entrySet()) {
+                List<RunResult> l = e.getValue();
+                sb.append(String.format(Locale.ROOT, "| %s | %.4f | %.4f | %.4f | %.4f | %.4f |%n", e.getKey().cliName(),
+                        stat(l, r -> r.survival().afterPruning()).mean(),
+                        stat(l, r -> r.survival().afterOneStep()).mean(),
+                        stat(l, r -> r.survival().beforeNextPruning()).mean(),
+                        stat(l, r -> r.survival().survival()).mean(),
+                        stat(l, r -> r.survival().finalSparsity()).mean()));
+            }
+            sb.append("\nSurvival = zeros one step before the next pruning step / zeros right after a pruning step. "
+                    + "In REGROW mode Adam moves every pruned entry again at the next step; PERSISTENT_MASK keeps them "
+                    + "at 0.\n");
+        }
+
         sb.append("\nPer seed (dev MCC / test MCC):\n\n");
         for (Map.Entry<Method, List<RunResult>> e : byMethod(runs).entrySet()) {
             sb.append("- ").append(e.getKey().cliName()).append(": ");
@@ -187,12 +322,11 @@ public final class CompareReport {
             }
             sb.append(String.join("; ", parts)).append('\n');
         }
-        sb.append("\nMajority class (always \"acceptable\") scores MCC 0 and dev accuracy 0.734; a model trained on "
-                + "class-balanced data predicts \"unacceptable\" far more often, so its accuracy can fall below that "
-                + "while its MCC rises. Head-only trains only the 770-parameter "
-                + "classifier on frozen mean-pooled embeddings with the same batches and learning rate; its \"adapter "
-                + "file\" is that classifier. Training time excludes evaluation; for head-only it includes embedding "
-                + "the training sentences (cached across seeds).\n");
+        sb.append("\nHead-only trains only the 770-parameter classifier on frozen mean-pooled embeddings with the same "
+                + "batches and learning rate; its saved file is that classifier. Full fine-tuning trains every weight "
+                + "of the six blocks and the classifier (the embedding tables stay frozen) and saves the whole network. "
+                + "Training time excludes evaluation; for head-only it includes embedding the training sentences (cached "
+                + "across seeds).\n");
         sb.append("\nCommand: `").append(command).append("`\n");
         return sb.toString();
     }

@@ -1,6 +1,7 @@
 package org.prilora.samples.finetune;
 
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.util.ModelSerializer;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
@@ -35,12 +36,14 @@ import java.util.Map;
  * {@link FineTuneSettings}, sharing what does not depend on the run (data, pretrained weights, tokenized dev/test,
  * the head-only embedding cache).
  *
- * <p>Adapter methods (PRILoRA, LoRA): the pretrained MiniLM is loaded as a plain network by {@link BertEncoderFactory}
- * (embeddings, six blocks in full fine-tuning mode, mask-aware mean pooling, a softmax classifier) and converted in
- * one call with {@link PriLora#adapt} and the run's {@link PriLoraConfig}: adapters on all six projections of every
- * block with ranks by depth (only A and B trainable), the classifier kept trainable as the module to save, the
- * embeddings frozen. A {@link PriLoraListener} collects the input statistics every step and prunes on the schedule
- * ({@code PruningSchedule.none()} for LoRA). Head-only: {@link HeadOnlyBaseline}.
+ * <p>Adapter methods (PRILoRA, LoRA, the ablations): the pretrained MiniLM is loaded as a plain network by
+ * {@link BertEncoderFactory} (embeddings, six plain blocks, mask-aware mean pooling, a softmax classifier) and
+ * converted in one call with {@link PriLora#adapt} and the run's {@link PriLoraConfig}: adapters on all six
+ * projections of every block with ranks by depth (only A and B trainable), the classifier kept trainable as the module
+ * to save, the embeddings frozen. A {@link PriLoraListener} collects the input statistics every step and prunes on
+ * the schedule ({@code PruningSchedule.none()} for the unpruned methods). Full fine-tuning trains the plain network
+ * itself. Head-only: {@link HeadOnlyBaseline}. After training the classifier bias is corrected to the training
+ * split's class prior ({@link ClassPrior}).
  *
  * <p>Dev and test are evaluated once, after training. Outputs per run: the adapter file (head-only: the classifier
  * as safetensors), {@code metrics.json}, {@code loss.png} and (adapter methods) {@code ranks-sparsity.png}.
@@ -53,6 +56,8 @@ public final class FineTuneRunner implements AutoCloseable {
     public static final String TOKENIZER_RESOURCE = "all-minilm-l6-v2-tokenizer.json";
     /** Adapter file name in a run's output folder. */
     public static final String ADAPTER_FILE = "adapter.prilora";
+    /** Full fine-tuning: the whole trained network (DL4J ModelSerializer zip, no updater state). */
+    public static final String FULL_MODEL_FILE = "model.zip";
     /** Head-only classifier file name in a run's output folder. */
     public static final String HEAD_FILE = "head.safetensors";
 
@@ -138,43 +143,70 @@ public final class FineTuneRunner implements AutoCloseable {
     public RunResult run(FineTuneSettings s, Path outDir) throws IOException {
         Files.createDirectories(outDir);
         Nd4j.getRandom().setSeed(s.seed());
-        EncodedSplit train = EncodedSplit.encode(tokenizer(s.maxLength()), trainExamples(s));
-        EncodedSplit[] dt = devTest(s.maxLength());
-        out.printf(Locale.ROOT, "%n=== %s, seed %d: %d training sentences (mean %.1f tokens), %d epoch(s) x %d steps ===%n",
-                s.method(), s.seed(), train.size(), train.meanLength(), s.epochs(),
+        EncodedSplit train;
+        EncodedSplit[] dt;
+        synchronized (this) { // --jobs: runs on several threads share the tokenizers and the encoded dev/test
+            train = EncodedSplit.encode(tokenizer(s.maxLength()), trainExamples(s));
+            dt = devTest(s.maxLength());
+        }
+        ClassPrior prior = ClassPrior.of(AcceptabilityData.countAcceptable(data.train()), data.train().size(),
+                AcceptabilityData.countAcceptable(train.examples()), train.size(), s.classWeights());
+        out.printf(Locale.ROOT, "%n=== %s, seed %d: %d training sentences (mean %.1f tokens, %.1f%% acceptable), "
+                        + "%d epoch(s) x %d steps ===%n",
+                s.method(), s.seed(), train.size(), train.meanLength(),
+                100.0 * AcceptabilityData.countAcceptable(train.examples()) / train.size(), s.epochs(),
                 LengthBatcher.batchesPerEpoch(train.size(), s.batchSize()));
-        RunResult r = s.method().usesAdapters() ? runAdapters(s, train, dt[0], dt[1], outDir)
-                : headOnly.run(s, train, dt[0], dt[1], outDir);
+        RunResult r = s.method().trainsEncoder() ? runEncoder(s, prior, train, dt[0], dt[1], outDir)
+                : headOnly.run(s, prior, train, dt[0], dt[1], outDir);
         RunOutputs.write(r, outDir);
         out.println(r.oneLine());
         return r;
     }
 
-    private RunResult runAdapters(FineTuneSettings s, EncodedSplit train, EncodedSplit dev, EncodedSplit test,
-                                  Path outDir) throws IOException {
-        PriLoraConfig cfg = s.priLoraConfig();
-        MultiLayerNetwork net = buildAdapted(s, cfg);
-        PriLoraListener listener = new PriLoraListener(cfg.pruning());
-        net.setListeners(listener);
+    /** Warms the shared caches (tokenizer, encoded dev/test) before runs start on several threads. */
+    synchronized void prepare(int maxLength) {
+        devTest(maxLength);
+    }
+
+    private RunResult runEncoder(FineTuneSettings s, ClassPrior prior, EncodedSplit train, EncodedSplit dev,
+                                 EncodedSplit test, Path outDir) throws IOException {
+        boolean adapters = s.method().usesAdapters();
+        PriLoraConfig cfg = adapters ? s.priLoraConfig() : null;
+        MultiLayerNetwork net = adapters ? buildAdapted(s, cfg) : buildPlain(s);
+        PriLoraListener listener = adapters ? new PriLoraListener(cfg.pruning()) : null;
+        if (listener != null) {
+            net.setListeners(listener);
+            out.printf(Locale.ROOT, "ranks by block %s, alpha %s, %s, %s%n",
+                    Arrays.toString(cfg.rankSchedule().ranks(weights.config().numLayers())), cfg.adapter().alpha(),
+                    cfg.pruning(), cfg.adapter().pruningMode());
+        }
         PriLoraSummary before = PriLora.summary(net);
-        out.printf(Locale.ROOT, "ranks by block %s, alpha %s, %s%n",
-                Arrays.toString(cfg.rankSchedule().ranks(weights.config().numLayers())), cfg.adapter().alpha(), cfg.pruning());
-        long expected = ParameterBudget.trainable(weights.config(), cfg.rankSchedule(), 2);
+        // full fine-tuning: every block and the classifier; the factory's embedding layer is always frozen
+        long expected = adapters ? ParameterBudget.trainable(weights.config(), cfg.rankSchedule(), 2)
+                : net.numParams() - net.getLayer(0).numParams();
         if (before.trainableParams() != expected) {
             // the network's updaters disagree with the adapter shapes: a frozen weight trains, or an adapter does not
-            throw new IllegalStateException("trainable parameters: expected " + expected + " (adapters A, B and the "
-                    + "classifier), the network trains " + before.trainableParams());
+            throw new IllegalStateException("trainable parameters: expected " + expected + " (" + (adapters
+                    ? "adapters A, B and the classifier" : "every parameter but the embeddings") + "), the network trains "
+                    + before.trainableParams());
         }
-        out.printf(Locale.ROOT, "trainable params: %,d || all params: %,d || trainable%%: %.4f%n",
-                before.trainableParams(), before.totalParams(), before.trainablePercent());
+        out.printf(Locale.ROOT, "trainable params: %,d || all params: %,d || trainable%%: %.4f; lr %s%n",
+                before.trainableParams(), before.totalParams(), before.trainablePercent(), s.runLearningRate());
 
+        SparsityTrace sparsity = new SparsityTrace(LengthBatcher.batchesPerEpoch(train.size(), s.batchSize()) * s.epochs());
         Stopwatch training = Stopwatch.start();
         TrainLoop.Trace trace = loop.train(s, train, batch -> {
-            net.fit(new DataSet(batch.features(), batch.labels(), batch.mask(), null));
+            net.fit(new DataSet(batch.features(), batch.labels(), batch.mask(), prior.labelMask(batch.labels())));
             return net.score();
+        }, step -> {
+            if (listener != null && s.method().pruned()) {
+                sparsity.record(step, PriLoraListener.figures(net), listener.getPruningStepsDone());
+            }
         });
         double trainSeconds = training.wallSeconds();
         double trainCpu = training.cpuSeconds();
+        prior.correct(net.getLayer(net.getnLayers() - 1));
+        out.println(prior.describe());
 
         Stopwatch evaluation = Stopwatch.start();
         TrainLoop.Forward forward = b -> net.output(b.features(), false, b.mask(), null);
@@ -182,14 +214,35 @@ public final class FineTuneRunner implements AutoCloseable {
         BinaryConfusion testC = s.evaluateTest() ? loop.evaluate("test", test, forward) : null;
         double evalSeconds = evaluation.wallSeconds();
 
-        Path adapter = outDir.resolve(ADAPTER_FILE);
-        PriLoraAdapters.save(net, adapter, cfg);
-        List<ModuleFigures> figures = PriLoraListener.figures(net);
+        String fileName = adapters ? ADAPTER_FILE : FULL_MODEL_FILE;
+        Path file = outDir.resolve(fileName);
+        if (adapters) {
+            PriLoraAdapters.save(net, file, cfg);
+        } else {
+            ModelSerializer.writeModel(net, file.toFile(), false);
+        }
+        List<ModuleFigures> figures = adapters ? PriLoraListener.figures(net) : List.of();
         PriLoraSummary after = PriLora.summary(net);
-        return new RunResult(s, cfg.toJson(), train.size(), AcceptabilityData.countAcceptable(train.examples()),
-                dev.size(), s.evaluateTest() ? test.size() : 0, devC, testC, after.trainableParams(), after.totalParams(),
-                ADAPTER_FILE, Files.size(adapter), trace.losses().length, trainSeconds, trainCpu, evalSeconds,
-                trace.losses(), trace.seconds(), figures, listener.getPruningStepsDone());
+        return new RunResult(s, adapters ? cfg.toJson() : null, train.size(),
+                AcceptabilityData.countAcceptable(train.examples()), dev.size(), s.evaluateTest() ? test.size() : 0,
+                devC, testC, after.trainableParams(), after.totalParams(), fileName, Files.size(file),
+                trace.losses().length, trainSeconds, trainCpu, evalSeconds, trace.losses(), trace.seconds(), figures,
+                listener == null ? 0 : listener.getPruningStepsDone(), prior.describe(), sparsity.survival());
+    }
+
+    /**
+     * The plain pretrained MiniLM with a 2-class head, every weight trainable (full fine-tuning).
+     *
+     * @param s run settings (learning rate, seed)
+     * @return an initialized network with the pretrained weights
+     */
+    public MultiLayerNetwork buildPlain(FineTuneSettings s) {
+        return BertEncoderFactory.builder(weights.config())
+                .plain()
+                .seed(s.seed())
+                .updater(new Adam(s.runLearningRate()))
+                .classifier(2)
+                .build(weights);
     }
 
     /**
@@ -203,7 +256,7 @@ public final class FineTuneRunner implements AutoCloseable {
         MultiLayerNetwork base = BertEncoderFactory.builder(weights.config())
                 .plain()                                 // the plain pretrained blocks
                 .seed(cfg.seed())
-                .updater(new Adam(s.learningRate()))
+                .updater(new Adam(s.runLearningRate()))
                 .classifier(2)
                 .build(weights);
         return PriLora.adapt(base, cfg);

@@ -21,6 +21,7 @@ import java.util.Objects;
  * @param epochs        passes over the training sentences
  * @param batchSize     sentences per optimizer step
  * @param learningRate  Adam learning rate of every trainable parameter (adapters and classifier)
+ * @param fullLearningRate Adam learning rate of full fine-tuning ({@link Method#FULL}), chosen on dev separately
  * @param ranks         PRILoRA's rank schedule over the six blocks (e.g. {@code 4:12})
  * @param loraRank      uniform rank of the LoRA baseline
  * @param alpha         LoRA alpha; scale {@code alpha / r}
@@ -32,11 +33,13 @@ import java.util.Objects;
  * @param maxLength     maximum tokens per sentence, special tokens included (longer sentences are truncated)
  * @param evaluateTest  whether to evaluate the test split (false for the dev-only ablation)
  * @param balanced      whether the training sample holds both classes equally (else the split's ~74/26 shares)
+ * @param classWeights  whether the loss weighs each class by {@code n / (2 n_class)} of the training sample
  */
 public record FineTuneSettings(Method method, long seed, int trainSize, int epochs, int batchSize, double learningRate,
-                               RankSchedule ranks, int loraRank, double alpha, double pruneFraction, int pruneInterval,
-                               long pruneStart, double emaBeta, PruningMode pruneMode, int maxLength,
-                               boolean evaluateTest, boolean balanced) {
+                               double fullLearningRate, RankSchedule ranks, int loraRank, double alpha,
+                               double pruneFraction, int pruneInterval, long pruneStart, double emaBeta,
+                               PruningMode pruneMode, int maxLength, boolean evaluateTest, boolean balanced,
+                               boolean classWeights) {
 
     /** Layer name of the classification head, saved with the adapters ("modules to save"). */
     public static final String HEAD = BertEncoderFactory.CLASSIFIER_NAME;
@@ -53,8 +56,9 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
      * @return the same settings for that method
      */
     public FineTuneSettings withMethod(Method m) {
-        return new FineTuneSettings(m, seed, trainSize, epochs, batchSize, learningRate, ranks, loraRank, alpha,
-                pruneFraction, pruneInterval, pruneStart, emaBeta, pruneMode, maxLength, evaluateTest, balanced);
+        return new FineTuneSettings(m, seed, trainSize, epochs, batchSize, learningRate, fullLearningRate, ranks, loraRank,
+                alpha, pruneFraction, pruneInterval, pruneStart, emaBeta, pruneMode, maxLength, evaluateTest, balanced,
+                classWeights);
     }
 
     /**
@@ -62,18 +66,29 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
      * @return the same settings with that seed
      */
     public FineTuneSettings withSeed(long s) {
-        return new FineTuneSettings(method, s, trainSize, epochs, batchSize, learningRate, ranks, loraRank, alpha,
-                pruneFraction, pruneInterval, pruneStart, emaBeta, pruneMode, maxLength, evaluateTest, balanced);
+        return new FineTuneSettings(method, s, trainSize, epochs, batchSize, learningRate, fullLearningRate, ranks,
+                loraRank, alpha, pruneFraction, pruneInterval, pruneStart, emaBeta, pruneMode, maxLength, evaluateTest,
+                balanced, classWeights);
     }
 
-    /** @return the rank schedule of this run's adapters: the PRILoRA schedule, or uniform {@code loraRank} for LoRA */
+    /** @return the rank schedule of this run's adapters: {@code ranks}, or uniform {@code loraRank} */
     public RankSchedule rankSchedule() {
-        return method == Method.LORA ? RankSchedule.uniform(loraRank) : ranks;
+        return method.linearRanks() ? ranks : RankSchedule.uniform(loraRank);
     }
 
-    /** @return PRILoRA's pruning schedule; {@link PruningSchedule#none()} for LoRA and head-only */
+    /** @return the learning rate of this run: {@code fullLearningRate} for full fine-tuning, else {@code learningRate} */
+    public double runLearningRate() {
+        return method == Method.FULL ? fullLearningRate : learningRate;
+    }
+
+    /** @return the pruning mode of this run: PERSISTENT_MASK for {@link Method#PRILORA_PERSISTENT}, else {@code pruneMode} */
+    public PruningMode runPruneMode() {
+        return method == Method.PRILORA_PERSISTENT ? PruningMode.PERSISTENT_MASK : pruneMode;
+    }
+
+    /** @return PRILoRA's pruning schedule; {@link PruningSchedule#none()} for the methods that do not prune */
     public PruningSchedule pruning() {
-        if (method != Method.PRILORA) {
+        if (!method.pruned()) {
             return PruningSchedule.none();
         }
         return PruningSchedule.builder().fraction(pruneFraction).interval(pruneInterval).startStep(pruneStart)
@@ -96,7 +111,7 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
                 .rankSchedule(rankSchedule())
                 .alpha(alpha)
                 .scalingMode(ScalingMode.ALPHA_OVER_R)
-                .pruningMode(pruneMode)
+                .pruningMode(runPruneMode())
                 .pruning(pruning())
                 .init(AdapterInit.KAIMING_UNIFORM)
                 .seed(seed)
@@ -107,13 +122,13 @@ public record FineTuneSettings(Method method, long seed, int trainSize, int epoc
     /** @return the settings as an ordered map, for metrics.json */
     public Map<String, Object> toMap() {
         Map<String, Object> m = Json.object("method", method.cliName(), "seed", seed, "trainSize", trainSize,
-                "balanced", balanced, "epochs", epochs, "batchSize", batchSize, "learningRate", learningRate,
-                "maxLength", maxLength);
+                "balanced", balanced, "classWeights", classWeights, "epochs", epochs, "batchSize", batchSize,
+                "learningRate", runLearningRate(), "maxLength", maxLength);
         if (method.usesAdapters()) {
             PruningSchedule p = pruning();
             m.putAll(Json.object("ranks", rankSchedule().toString(), "alpha", alpha, "pruneFraction", p.fraction(),
                     "pruneInterval", p.interval(), "pruneStart", p.startStep(), "emaBeta", p.emaBeta(),
-                    "pruneMode", pruneMode.name()));
+                    "pruneMode", runPruneMode().name()));
         }
         m.put("evaluateTest", evaluateTest);
         return m;

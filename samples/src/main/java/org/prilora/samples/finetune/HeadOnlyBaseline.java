@@ -59,15 +59,16 @@ final class HeadOnlyBaseline {
     }
 
     /** Trains the classifier on {@code train}, evaluates dev (and test) and saves the classifier into {@code outDir}. */
-    RunResult run(FineTuneSettings s, EncodedSplit train, EncodedSplit dev, EncodedSplit test, Path outDir)
-            throws IOException {
+    synchronized RunResult run(FineTuneSettings s, ClassPrior prior, EncodedSplit train, EncodedSplit dev, EncodedSplit test,
+                  Path outDir) throws IOException {
         Stopwatch training = Stopwatch.start();  // embedding the training sentences counts as training
         INDArray trainX = embed("embed train", train, s.maxLength());
         MultiLayerNetwork head = buildHead(s);
         TrainLoop.Trace trace = loop.train(s, train, batch -> {
-            head.fit(new DataSet(trainX.getRows(batch.indices()), batch.labels()));
+            head.fit(new DataSet(trainX.getRows(batch.indices()), batch.labels(), null, prior.labelMask(batch.labels())));
             return head.score();
         });
+        prior.correct(head.getLayer(0));
         double trainSeconds = training.wallSeconds();
         double trainCpu = training.cpuSeconds();
 
@@ -91,7 +92,7 @@ final class HeadOnlyBaseline {
         return new RunResult(s, null, train.size(), AcceptabilityData.countAcceptable(train.examples()), dev.size(),
                 s.evaluateTest() ? test.size() : 0, devC, testC, headParams, frozenEncoderParams() + headParams,
                 FineTuneRunner.HEAD_FILE, Files.size(file), trace.losses().length, trainSeconds, trainCpu, evalSeconds,
-                trace.losses(), trace.seconds(), List.of(), 0);
+                trace.losses(), trace.seconds(), List.of(), 0, prior.describe(), null);
     }
 
     /** A softmax classifier on 384-d sentence embeddings, initialised like the factory's head (Xavier). */

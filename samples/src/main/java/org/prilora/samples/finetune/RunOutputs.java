@@ -63,12 +63,19 @@ public final class RunOutputs {
         FineTuneSettings s = r.settings();
         List<Map<String, Object>> projections = new ArrayList<>();
         for (ModuleFigures f : r.figures()) {
-            projections.add(Json.object("module", f.qualifiedName(), "rank", f.rank(), "nIn", f.nIn(), "nOut", f.nOut(),
-                    "finalASparsity", round(f.aSparsity(), 6), "xnormMean", round(f.xnormMean(), 6)));
+            projections.add(Json.object("module", f.qualifiedName(), "layer", f.layer(), "moduleInLayer", f.module(),
+                    "rank", f.rank(), "nIn", f.nIn(), "nOut", f.nOut(),
+                    "finalASparsity", round(f.aSparsity(), 6), "xnormMean", round(f.xnormMean(), 6),
+                    "xnormMin", round(f.xnormMin(), 6), "xnormMax", round(f.xnormMax(), 6),
+                    "batchesSeen", f.batchesSeen()));
         }
         List<Double> losses = new ArrayList<>(r.losses().length);
         for (double l : r.losses()) {
             losses.add(round(l, 6));
+        }
+        List<Double> stepSeconds = new ArrayList<>(r.stepSeconds().length);
+        for (double t : r.stepSeconds()) {
+            stepSeconds.add(round(t, 4));
         }
         return Json.object(
                 "task", "LanguageTool English grammatical acceptability (label 1 = acceptable)",
@@ -94,18 +101,103 @@ public final class RunOutputs {
                 "medianStepSeconds", round(r.medianStepSeconds(), 4),
                 "firstStepSeconds", r.stepSeconds().length == 0 ? null : round(r.stepSeconds()[0], 3),
                 "pruningSteps", r.pruningSteps(),
+                "classPrior", r.priorNote(),
+                "pruningSurvival", survival(r.survival()),
                 "finalLossAvg10", round(r.finalLoss(SMOOTHING), 5),
                 "projections", projections,
                 "losses", losses,
+                "stepSeconds", stepSeconds,
                 "environment", Json.object("OMP_NUM_THREADS", System.getenv("OMP_NUM_THREADS"),
                         "OPENBLAS_CORETYPE", System.getenv("OPENBLAS_CORETYPE"),
                         "availableProcessors", Runtime.getRuntime().availableProcessors(),
                         "java", System.getProperty("java.version")));
     }
 
+    /**
+     * Reads a run back from its {@value #METRICS}, for {@code --compare --resume}: only when the file records exactly
+     * the settings {@code s} (as {@link FineTuneSettings#toMap()} writes them) and every figure the compare report
+     * needs.
+     *
+     * @param file the metrics file
+     * @param s    the settings the run must have had
+     * @return the run, or null when the file is missing or records other settings
+     * @throws IOException if the file exists but cannot be read
+     */
+    @SuppressWarnings("unchecked")
+    static RunResult read(Path file, FineTuneSettings s) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            return null;
+        }
+        Map<String, Object> m = Json.readObject(file);
+        if (!Json.toJson(m.get("settings")).equals(Json.toJson(Json.parse(Json.toJson(s.toMap()))))
+                || !m.containsKey("stepSeconds")) {
+            return null;
+        }
+        List<ModuleFigures> figures = new ArrayList<>();
+        for (Map<String, Object> p : (List<Map<String, Object>>) m.get("projections")) {
+            figures.add(new ModuleFigures((String) p.get("layer"), (String) p.get("moduleInLayer"), num(p, "rank").intValue(),
+                    num(p, "nIn").longValue(), num(p, "nOut").longValue(), dbl(p, "finalASparsity"), dbl(p, "xnormMean"),
+                    dbl(p, "xnormMin"), dbl(p, "xnormMax"), num(p, "batchesSeen").longValue()));
+        }
+        Map<String, Object> data = (Map<String, Object>) m.get("data");
+        Map<String, Object> sv = (Map<String, Object>) m.get("pruningSurvival");
+        SparsityTrace.Survival survival = sv == null ? null : new SparsityTrace.Survival(
+                ((List<Number>) sv.get("pruningStepList")).stream().mapToInt(Number::intValue).toArray(),
+                dbl(sv, "zerosAfterPruning"), dbl(sv, "zerosBeforeNextPruning"), dbl(sv, "survival"),
+                dbl(sv, "zerosOneStepLater"), dbl(sv, "zerosAtEnd"));
+        return new RunResult(s, m.get("config") == null ? null : Json.toJson(m.get("config")),
+                num(data, "trainSentences").intValue(), num(data, "trainAcceptable").intValue(),
+                num(data, "devSentences").intValue(), num(data, "testSentences").intValue(),
+                confusion((Map<String, Object>) m.get("dev")), confusion((Map<String, Object>) m.get("test")),
+                num(m, "trainableParams").longValue(), num(m, "allParams").longValue(), (String) m.get("adapterFile"),
+                num(m, "adapterFileBytes").longValue(), num(m, "steps").intValue(), dbl(m, "trainSeconds"),
+                dbl(m, "trainCpuSeconds"), dbl(m, "evalSeconds"), doubles(m.get("losses")), doubles(m.get("stepSeconds")),
+                figures, num(m, "pruningSteps").longValue(), (String) m.get("classPrior"), survival);
+    }
+
+    private static Number num(Map<String, Object> m, String key) {
+        Object v = m.get(key);
+        if (!(v instanceof Number n)) {
+            throw new IllegalArgumentException("metrics.json: expected a number at '" + key + "', got " + v);
+        }
+        return n;
+    }
+
+    private static double dbl(Map<String, Object> m, String key) {
+        Object v = m.get(key);
+        return v == null ? Double.NaN : num(m, key).doubleValue(); // NaN is written as null
+    }
+
+    @SuppressWarnings("unchecked")
+    private static double[] doubles(Object list) {
+        return ((List<Object>) list).stream().mapToDouble(x -> x == null ? Double.NaN : ((Number) x).doubleValue()).toArray();
+    }
+
+    private static BinaryConfusion confusion(Map<String, Object> c) {
+        return c == null ? null : new BinaryConfusion(num(c, "tp").longValue(), num(c, "tn").longValue(),
+                num(c, "fp").longValue(), num(c, "fn").longValue());
+    }
+
     private static Map<String, Object> split(BinaryConfusion c) {
-        return Json.object("accuracy", round(c.accuracy(), 6), "mcc", round(c.mcc(), 6),
-                "tp", c.tp(), "tn", c.tn(), "fp", c.fp(), "fn", c.fn());
+        return Json.object("accuracy", round(c.accuracy(), 6), "majorityAccuracy", round(c.majorityAccuracy(), 6),
+                "mcc", round(c.mcc(), 6), "predictedAcceptableShare", round(c.predictedPositiveShare(), 6),
+                "tp", c.tp(), "tn", c.tn(), "fp", c.fp(), "fn", c.fn(),
+                "confusion", "rows actual (acceptable, unacceptable), columns predicted (acceptable, unacceptable)");
+    }
+
+    static Map<String, Object> survival(SparsityTrace.Survival s) {
+        if (s == null) {
+            return null;
+        }
+        return Json.object("meaning", "zero fraction of all A entries; survival = zeros one step before the next "
+                        + "pruning step / zeros right after a pruning step",
+                "pruningStepCount", s.pruningSteps().length,
+                "pruningStepList", java.util.Arrays.stream(s.pruningSteps()).boxed().toList(),
+                "zerosAfterPruning", round(s.afterPruning(), 6),
+                "zerosOneStepLater", round(s.afterOneStep(), 6),
+                "zerosBeforeNextPruning", round(s.beforeNextPruning(), 6),
+                "survival", round(s.survival(), 6),
+                "zerosAtEnd", round(s.finalSparsity(), 6));
     }
 
     static Double round(double v, int digits) {
@@ -180,7 +272,7 @@ public final class RunOutputs {
         r.getStyler().setXAxisLabelRotation(90);
         r.addSeries("rank", names, ranks);
         CategoryChart sp = new CategoryChartBuilder().width(1200).height(380)
-                .title(method + ": final sparsity of A (fraction of exact zeros)")
+                .title(method + ": A zeros at the end of training (REGROW: only the last pruning's, if it was the last step)")
                 .xAxisTitle("projection (block.site)").yAxisTitle("sparsity").build();
         sp.getStyler().setLegendVisible(false);
         sp.getStyler().setXAxisLabelRotation(90);

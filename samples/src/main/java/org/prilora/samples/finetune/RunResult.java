@@ -30,13 +30,15 @@ import java.util.Objects;
  * @param stepSeconds       wall time of every step (batch padding, forward, backward, update, listener)
  * @param figures           per adapted projection: rank, final A sparsity, x̄ (empty for head-only)
  * @param pruningSteps      pruning steps the listener ran
+ * @param priorNote         how the class prior was handled ({@link ClassPrior#describe()})
+ * @param survival          how much of each pruning survived until the next one, or null without pruning
  */
 public record RunResult(FineTuneSettings settings, String configJson, int trainSentences, int trainAcceptable,
                         int devSentences, int testSentences, BinaryConfusion dev, BinaryConfusion test,
                         long trainableParams, long allParams, String adapterFile, long adapterFileBytes, int steps,
                         double trainSeconds, double trainCpuSeconds, double evalSeconds, double[] losses, double[] stepSeconds,
                         List<ModuleFigures> figures,
-                        long pruningSteps) {
+                        long pruningSteps, String priorNote, SparsityTrace.Survival survival) {
 
     /** Checks for nulls where a value is required. */
     public RunResult {

@@ -22,6 +22,12 @@ final class TrainLoop {
         double fit(LengthBatcher.PaddedBatch batch);
     }
 
+    /** Called after every optimizer step, outside the timed part (step numbers are 1-based). */
+    @FunctionalInterface
+    interface AfterStep {
+        void stepDone(int step);
+    }
+
     /** Network output (class probabilities {@code [mb, 2]}) for a batch. */
     @FunctionalInterface
     interface Forward {
@@ -55,6 +61,16 @@ final class TrainLoop {
      * @throws IllegalStateException when a loss is not finite (naming the step and the learning rate)
      */
     Trace train(FineTuneSettings s, EncodedSplit train, Step step) {
+        return train(s, train, step, k -> {
+        });
+    }
+
+    /**
+     * Runs {@code s.epochs()} epochs of {@code step} over {@code train}, calling {@code after} after every step.
+     *
+     * @throws IllegalStateException when a loss is not finite (naming the step and the learning rate)
+     */
+    Trace train(FineTuneSettings s, EncodedSplit train, Step step, AfterStep after) {
         int total = LengthBatcher.batchesPerEpoch(train.size(), s.batchSize()) * s.epochs();
         double[] losses = new double[total];
         double[] seconds = new double[total];
@@ -71,9 +87,10 @@ final class TrainLoop {
                     seconds[k] = (System.nanoTime() - t0) / 1e9;
                     if (!Double.isFinite(loss)) {
                         throw new IllegalStateException("training diverged: loss " + loss + " at step " + (k + 1)
-                                + " (learning rate " + s.learningRate() + ")");
+                                + " (learning rate " + s.runLearningRate() + ")");
                     }
                     losses[k++] = loss;
+                    after.stepDone(k);
                     bar.stepBy(idx.length);
                     bar.setExtraMessage(ProgressBars.extra(String.format(Locale.ROOT, "ep %d/%d step %d/%d loss %.3f avg10 %.3f",
                             epoch + 1, s.epochs(), k, total, loss, mean(losses, Math.max(0, k - 10), k))));
@@ -98,9 +115,23 @@ final class TrainLoop {
             }
         }
         BinaryConfusion c = BinaryConfusion.of(predicted, split.labels());
-        out.printf(Locale.ROOT, "%s: acc %.4f MCC %.4f (tp %d tn %d fp %d fn %d)%n", task, c.accuracy(), c.mcc(),
-                c.tp(), c.tn(), c.fp(), c.fn());
+        out.print(report(task, c));
         return c;
+    }
+
+    /**
+     * The evaluation lines of a split: accuracy next to the majority-class baseline, MCC and the confusion matrix.
+     *
+     * @param task split name
+     * @param c    its confusion counts (label 1 = acceptable)
+     * @return lines ending in a newline
+     */
+    static String report(String task, BinaryConfusion c) {
+        return String.format(Locale.ROOT, "%s: acc %.4f (majority class %.4f) MCC %.4f%n"
+                        + "  %-24s predicted acceptable  predicted unacceptable%n"
+                        + "  %-24s %20d  %22d%n  %-24s %20d  %22d%n",
+                task, c.accuracy(), c.majorityAccuracy(), c.mcc(), "",
+                "actual acceptable", c.tp(), c.fn(), "actual unacceptable", c.fp(), c.tn());
     }
 
     /** @return the mean of {@code a[from, to)}, NaN when empty */

@@ -66,11 +66,19 @@ class AcceptabilityFineTuneCliTest {
         assertThat(s.pruneInterval()).isEqualTo(Integer.parseInt(AcceptabilityFineTune.DEFAULT_PRUNE_INTERVAL));
         assertThat(s.emaBeta()).isEqualTo(Double.parseDouble(AcceptabilityFineTune.DEFAULT_EMA_BETA));
         assertThat(s.evaluateTest()).isTrue();
-        assertThat(s.balanced()).isTrue();
+        // the whole train split with its natural class shares, no class weights
+        assertThat(s.trainSize()).isZero();
+        assertThat(s.balanced()).isFalse();
+        assertThat(s.classWeights()).isFalse();
+        assertThat(s.fullLearningRate()).isEqualTo(Double.parseDouble(AcceptabilityFineTune.DEFAULT_FULL_LR));
         assertThat(parse("--balanced").balanced()).isTrue();
         AcceptabilityFineTune app = parsed();
         assertThat(app.compare).isFalse();
-        assertThat(app.seeds).containsExactly(1L, 2L, 3L);
+        assertThat(app.resume).isFalse();
+        assertThat(app.jobs).isEqualTo(1);
+        assertThat(app.seeds).containsExactly(1L, 2L, 3L, 4L, 5L);
+        assertThat(app.compareMethods).containsExactly(Method.HEAD_ONLY, Method.FULL, Method.LORA, Method.PRILORA,
+                Method.LINEAR_UNPRUNED, Method.UNIFORM_PRUNED, Method.PRILORA_PERSISTENT);
         assertThat(app.out).isEqualTo(Path.of("finetune-output"));
     }
 
@@ -80,10 +88,12 @@ class AcceptabilityFineTuneCliTest {
                 "--lr", "5e-4", "--ranks", "2:6", "--lora-rank", "4", "--alpha", "8", "--prune-fraction", "0.5",
                 "--prune-interval", "50", "--prune-start", "5", "--ema-beta", "0.99", "--prune-mode", "persistent_mask",
                 "--seed", "9", "--out", "x/y", "--max-length", "32", "--compare", "--seeds", "4,5,6", "--skip-test",
-                "--no-balanced");
+                "--balanced", "--class-weights", "--full-lr", "3e-5", "--jobs", "2", "--compare-methods", "lora,full");
         FineTuneSettings s = app.settings();
-        assertThat(s).isEqualTo(new FineTuneSettings(Method.LORA, 9, 100, 2, 8, 5e-4, RankSchedule.linear(2, 6), 4, 8, 0.5,
-                50, 5, 0.99, PruningMode.PERSISTENT_MASK, 32, false, false));
+        assertThat(s).isEqualTo(new FineTuneSettings(Method.LORA, 9, 100, 2, 8, 5e-4, 3e-5, RankSchedule.linear(2, 6), 4,
+                8, 0.5, 50, 5, 0.99, PruningMode.PERSISTENT_MASK, 32, false, true, true));
+        assertThat(app.jobs).isEqualTo(2);
+        assertThat(app.compareMethods).containsExactly(Method.LORA, Method.FULL);
         assertThat(app.compare).isTrue();
         assertThat(app.seeds).containsExactly(4L, 5L, 6L);
         assertThat(app.out).isEqualTo(Path.of("x/y"));
@@ -104,6 +114,19 @@ class AcceptabilityFineTuneCliTest {
         assertThat(l.priLoraConfig().rankSchedule()).isEqualTo(RankSchedule.uniform(8));
         assertThat(l.priLoraConfig().pruning()).isEqualTo(PruningSchedule.none());
         assertThatThrownBy(() -> p.withMethod(Method.HEAD_ONLY).priLoraConfig()).isInstanceOf(IllegalStateException.class);
+        assertThatThrownBy(() -> p.withMethod(Method.FULL).priLoraConfig()).isInstanceOf(IllegalStateException.class);
+        // the paper's ablations: each removes one of PRILoRA's two ingredients
+        FineTuneSettings lin = p.withMethod(Method.LINEAR_UNPRUNED);
+        assertThat(lin.priLoraConfig().rankSchedule()).isEqualTo(RankSchedule.linear(4, 12));
+        assertThat(lin.priLoraConfig().pruning()).isEqualTo(PruningSchedule.none());
+        FineTuneSettings uni = p.withMethod(Method.UNIFORM_PRUNED);
+        assertThat(uni.priLoraConfig().rankSchedule()).isEqualTo(RankSchedule.uniform(8));
+        assertThat(uni.priLoraConfig().pruning().fraction()).isEqualTo(0.5);
+        FineTuneSettings per = p.withMethod(Method.PRILORA_PERSISTENT);
+        assertThat(per.priLoraConfig().adapter().pruningMode()).isEqualTo(PruningMode.PERSISTENT_MASK);
+        assertThat(p.priLoraConfig().adapter().pruningMode()).isEqualTo(PruningMode.REGROW);
+        assertThat(p.withMethod(Method.FULL).runLearningRate()).isEqualTo(1e-4);
+        assertThat(p.runLearningRate()).isEqualTo(1e-3);
     }
 
     static Stream<Arguments> badValues() {
@@ -127,7 +150,10 @@ class AcceptabilityFineTuneCliTest {
                 Arguments.of(List.of("--ranks", "abc"), List.of("'--ranks'", "abc", "start:end")),
                 Arguments.of(List.of("--ranks", "4,8"), List.of("'--ranks'", "4,8", "exactly 6")),
                 Arguments.of(List.of("--ranks", "400"), List.of("'--ranks'", "400", "1..384")),
-                Arguments.of(List.of("--method", "bert"), List.of("'--method'", "bert", "prilora|lora|head-only")),
+                Arguments.of(List.of("--method", "bert"), List.of("'--method'", "bert", "prilora|lora|linear-unpruned|uniform-pruned|prilora-persistent|full|head-only")),
+                Arguments.of(List.of("--jobs", "0"), List.of("'--jobs'", "0", "1..64")),
+                Arguments.of(List.of("--full-lr", "2"), List.of("'--full-lr'", "2", "(0, 1)")),
+                Arguments.of(List.of("--compare-methods", "lora,lora"), List.of("'--compare-methods'", "distinct")),
                 Arguments.of(List.of("--prune-mode", "sometimes"), List.of("'--prune-mode'", "sometimes", "REGROW")),
                 Arguments.of(List.of("--seeds", "1,1"), List.of("'--seeds'", "[1, 1]", "distinct")),
                 Arguments.of(List.of("--seeds", "1,x"), List.of("'--seeds'", "x")),

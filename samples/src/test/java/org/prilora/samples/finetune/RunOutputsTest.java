@@ -25,8 +25,8 @@ class RunOutputsTest {
     private static final byte[] PNG_MAGIC = {(byte) 0x89, 'P', 'N', 'G'};
 
     static FineTuneSettings settings(Method m, long seed) {
-        return new FineTuneSettings(m, seed, 100, 1, 32, 1e-3, RankSchedule.linear(4, 12), 8, 16, 0.25, 10, 10, 0.9,
-                PruningMode.REGROW, 64, true, true);
+        return new FineTuneSettings(m, seed, 100, 1, 32, 1e-3, 1e-4, RankSchedule.linear(4, 12), 8, 16, 0.25, 10, 10,
+                0.9, PruningMode.REGROW, 64, true, true, false);
     }
 
     static RunResult result(Method m, long seed, BinaryConfusion dev, BinaryConfusion test) {
@@ -44,7 +44,8 @@ class RunOutputsTest {
         return new RunResult(s, config, 100, 74, 2505, test == null ? 0 : 2559, dev, test, m.usesAdapters() ? 332_546 : 770,
                 22_918_694, m.usesAdapters() ? "adapter.prilora" : "head.safetensors", m.usesAdapters() ? 1_300_788 : 3_400,
                 4, 12.5 + seed, 20.0 + seed, 30, new double[]{0.7, 0.65, 0.6, 0.55 - 0.01 * seed}, new double[]{5, 2.5, 2.4, 2.6},
-                figures, m == Method.PRILORA ? 1 : 0);
+                figures, m == Method.PRILORA ? 1 : 0, "class prior: none",
+                m == Method.PRILORA ? new SparsityTrace.Survival(new int[]{10, 20}, 0.1, 0.0, 0.0, 0.0, 0.1) : null);
     }
 
     @Test
@@ -139,10 +140,63 @@ class RunOutputsTest {
         assertThat(json).containsEntry("command", "AcceptabilityFineTune --compare");
 
         String md = Files.readString(dir.resolve(CompareReport.MARKDOWN));
-        assertThat(md).contains("| method | dev MCC | dev acc | test MCC | test acc | trainable params | adapter file | train s |")
+        assertThat(md).contains("| method | dev MCC | dev acc | test MCC | test acc | trainable params | saved file | train s |")
                 .contains("| lora | " + expected.format(3)).contains("| head-only |").contains("770")
                 .contains("1.24 MiB (adapter.prilora)").contains("3.3 KiB (head.safetensors)");
         assertThat(Files.readAllBytes(dir.resolve(CompareReport.LOSS_CHART))).startsWith(PNG_MAGIC);
+        assertThat(md).contains("| prilora − lora |").contains("| head-only − lora |")
+                .contains("Majority class (always \"acceptable\"): dev accuracy 0.734");
+        assertThat((List<Object>) json.get("pairedDevMcc")).hasSize(2);
+    }
+
+    @Test
+    void aFinishedRunIsReadBackForResumeOnlyWithItsOwnSettings(@TempDir Path dir) throws IOException {
+        RunResult r = result(Method.PRILORA, 3, new BinaryConfusion(1700, 300, 366, 139), new BinaryConfusion(1800, 250, 414, 95));
+        RunOutputs.write(r, dir);
+        RunResult back = RunOutputs.read(dir.resolve(RunOutputs.METRICS), r.settings());
+        assertThat(back).isNotNull();
+        assertThat(back.dev()).isEqualTo(r.dev());
+        assertThat(back.test()).isEqualTo(r.test());
+        assertThat(back.losses()).containsExactly(r.losses());
+        assertThat(back.stepSeconds()).containsExactly(r.stepSeconds());
+        assertThat(back.figures()).isEqualTo(r.figures());
+        assertThat(back.survival().pruningSteps()).containsExactly(10, 20);
+        assertThat(back.survival().afterPruning()).isEqualTo(0.1);
+        assertThat(back.survival().survival()).isEqualTo(0.0);
+        assertThat(back.trainableParams()).isEqualTo(r.trainableParams());
+        assertThat(back.adapterFileBytes()).isEqualTo(r.adapterFileBytes());
+        assertThat(back.priorNote()).isEqualTo(r.priorNote());
+        assertThat(CompareReport.markdown(List.of(back), back.settings(), List.of(3L), "c"))
+                .isEqualTo(CompareReport.markdown(List.of(r), r.settings(), List.of(3L), "c"));
+        // other settings (here another seed, or another learning rate) are never reused
+        assertThat(RunOutputs.read(dir.resolve(RunOutputs.METRICS), r.settings().withSeed(4))).isNull();
+        assertThat(RunOutputs.read(dir.resolve("missing.json"), r.settings())).isNull();
+    }
+
+    @Test
+    void pairedDifferencesAndTheirInterval() {
+        List<RunResult> runs = new ArrayList<>();
+        // dev MCC of LoRA and PRILoRA per seed, built from confusion counts; differences computed here by hand
+        long[][] lora = {{1700, 300, 366, 139}, {1690, 310, 356, 149}, {1720, 280, 386, 119}};
+        long[][] pri = {{1710, 320, 346, 129}, {1690, 300, 366, 149}, {1730, 300, 366, 109}};
+        double[] d = new double[3];
+        for (int i = 0; i < 3; i++) {
+            BinaryConfusion l = new BinaryConfusion(lora[i][0], lora[i][1], lora[i][2], lora[i][3]);
+            BinaryConfusion p = new BinaryConfusion(pri[i][0], pri[i][1], pri[i][2], pri[i][3]);
+            runs.add(result(Method.LORA, i + 1, l, null));
+            runs.add(result(Method.PRILORA, i + 1, p, null));
+            d[i] = p.mcc() - l.mcc();
+        }
+        double mean = (d[0] + d[1] + d[2]) / 3;
+        double sd = Math.sqrt(((d[0] - mean) * (d[0] - mean) + (d[1] - mean) * (d[1] - mean) + (d[2] - mean) * (d[2] - mean)) / 2);
+        double t975df2 = 4.302652729911275; // Student t, 2 degrees of freedom, from a printed table
+        CompareReport.Paired p = CompareReport.Paired.of(runs, Method.PRILORA, Method.LORA, r -> r.dev().mcc());
+        assertThat(p.diffs()).containsExactly(d[0], d[1], d[2]);
+        assertThat(p.mean()).isCloseTo(mean, within(1e-12));
+        assertThat(p.ciLow()).isCloseTo(mean - t975df2 * sd / Math.sqrt(3), within(1e-9));
+        assertThat(p.ciHigh()).isCloseTo(mean + t975df2 * sd / Math.sqrt(3), within(1e-9));
+        assertThat(p.positive() + p.negative()).isLessThanOrEqualTo(3);
+        assertThat(p.positive()).isEqualTo((int) java.util.Arrays.stream(d).filter(x -> x > 0).count());
     }
 
     @Test
