@@ -94,7 +94,7 @@ public final class BertTokenizer implements AutoCloseable {
         if (sentences.isEmpty()) {
             throw new IllegalArgumentException("sentences: expected at least one sentence, got an empty list");
         }
-        return toBatch(tokenizer.batchEncode(sentences));
+        return toBatch(tokenizer.batchEncode(sentences), maxLength);
     }
 
     /**
@@ -124,7 +124,7 @@ public final class BertTokenizer implements AutoCloseable {
                     + maxLength + ": a pair needs " + pairSpecialTokens + " special tokens plus at least one token of each"
                     + " sentence, so maxLength >= " + (pairSpecialTokens + 2) + " (got " + maxLength + ")");
         }
-        return toBatch(tokenizer.batchEncode(pairs));
+        return toBatch(tokenizer.batchEncode(pairs), maxLength);
     }
 
     /** Tokens of a text without special tokens and without truncation (the overflow pieces counted back in). */
@@ -144,7 +144,7 @@ public final class BertTokenizer implements AutoCloseable {
         return pairSpecialTokens;
     }
 
-    private static Batch toBatch(Encoding[] enc) {
+    private static Batch toBatch(Encoding[] enc, int maxLength) {
         int mb = enc.length;
         int t = enc[0].getIds().length;
         long[][] ids = new long[mb][];
@@ -177,7 +177,7 @@ public final class BertTokenizer implements AutoCloseable {
                 }
             }
         }
-        return new Batch(ids, mask, types, words, sequences, charStart, charEnd);
+        return new Batch(ids, mask, types, words, sequences, charStart, charEnd, maxLength);
     }
 
     @Override
@@ -197,9 +197,11 @@ public final class BertTokenizer implements AutoCloseable {
         private final long[][] sequenceIds;
         private final int[][] charStart;
         private final int[][] charEnd;
+        private final int maxLength;
 
         Batch(long[][] ids, long[][] attentionMask, long[][] tokenTypeIds, long[][] wordIds, long[][] sequenceIds,
-              int[][] charStart, int[][] charEnd) {
+              int[][] charStart, int[][] charEnd, int maxLength) {
+            this.maxLength = maxLength;
             this.ids = ids;
             this.attentionMask = attentionMask;
             this.tokenTypeIds = tokenTypeIds;
@@ -216,6 +218,11 @@ public final class BertTokenizer implements AutoCloseable {
         /** Padded length T. */
         public int length() {
             return ids[0].length;
+        }
+
+        /** The tokenizer's maximum length: an example with this many real tokens may have been truncated. */
+        public int maxLength() {
+            return maxLength;
         }
 
         /** Real tokens of sentence {@code i} (the attention mask's sum). */
