@@ -13,7 +13,8 @@ import java.util.regex.Pattern;
 /**
  * The one place that knows the names of a BERT checkpoint: the Hugging Face state-dict names of every tensor
  * (our "roles"), the PEFT module names of the six adapted projections per block (the adapted module names used
- * for PEFT export), the parameter key prefixes of {@link PriLoraBertBlock}, and how the tensors of an ONNX
+ * for PEFT export), the optional pooler ({@link #POOLER}, resolved through the graph like the projections), the
+ * parameter key prefixes of {@link PriLoraBertBlock}, and how the tensors of an ONNX
  * export map back to those names.
  *
  * <h2>ONNX exports</h2>
