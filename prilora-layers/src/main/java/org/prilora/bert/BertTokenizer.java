@@ -98,6 +98,30 @@ public final class BertTokenizer implements AutoCloseable {
     }
 
     /**
+     * Tokenizes a batch of sentences given as words (Hugging Face's {@code is_split_into_words}, as CoNLL-style tagging
+     * data comes): each word is split into pieces but never merged with or split at punctuation into other words, so
+     * {@link Batch#wordIds()} index exactly into each sentence's word list (for {@code org.prilora.heads.TokenLabels}).
+     * Truncated to {@code maxLength}, padded like {@link #encode}.
+     *
+     * @throws IllegalArgumentException when the list or a sentence is empty
+     */
+    public Batch encodeWords(List<List<String>> sentences) {
+        Objects.requireNonNull(sentences, "sentences");
+        if (sentences.isEmpty()) {
+            throw new IllegalArgumentException("sentences: expected at least one sentence, got an empty list");
+        }
+        Encoding[] enc = new Encoding[sentences.size()];
+        for (int i = 0; i < enc.length; i++) {
+            List<String> words = Objects.requireNonNull(sentences.get(i), "sentences[" + i + "]");
+            if (words.isEmpty()) {
+                throw new IllegalArgumentException("sentences[" + i + "]: expected at least one word, got none");
+            }
+            enc[i] = tokenizer.encode(words.toArray(new String[0]));   // DJL passes a word array as pre-tokenized input
+        }
+        return toBatch(enc, maxLength);
+    }
+
+    /**
      * Tokenizes a batch of sentence pairs: {@code [CLS] a [SEP] b [SEP]}, token type ids 0 for the first segment
      * (its {@code [CLS]} and {@code [SEP]} included) and 1 for the second, truncated as Hugging Face's
      * {@code longest_first} (see the class comment).
@@ -144,36 +168,41 @@ public final class BertTokenizer implements AutoCloseable {
         return pairSpecialTokens;
     }
 
+    /** Arrays of every encoding, right-padded with id 0 to the longest where the tokenizer did not pad them itself. */
     private static Batch toBatch(Encoding[] enc, int maxLength) {
         int mb = enc.length;
-        int t = enc[0].getIds().length;
-        long[][] ids = new long[mb][];
-        long[][] mask = new long[mb][];
-        long[][] types = new long[mb][];
-        long[][] words = new long[mb][];
-        long[][] sequences = new long[mb][];
+        int t = 0;
+        for (Encoding e : enc) {
+            t = Math.max(t, e.getIds().length);
+        }
+        long[][] ids = new long[mb][t];
+        long[][] mask = new long[mb][t];
+        long[][] types = new long[mb][t];
+        long[][] words = new long[mb][t];
+        long[][] sequences = new long[mb][t];
         int[][] charStart = new int[mb][t];
         int[][] charEnd = new int[mb][t];
         for (int i = 0; i < mb; i++) {
-            ids[i] = enc[i].getIds();
-            mask[i] = enc[i].getAttentionMask();
-            types[i] = enc[i].getTypeIds();
-            words[i] = enc[i].getWordIds();
-            sequences[i] = enc[i].getSequenceIds();
-            if (ids[i].length != t || mask[i].length != t || types[i].length != t || words[i].length != t
-                    || sequences[i].length != t) {
-                throw new IllegalStateException("tokenizer: expected every encoding padded to " + t + " tokens, got "
-                        + ids[i].length + " for sentence " + i);
+            int n = enc[i].getIds().length;
+            long[][] from = {enc[i].getIds(), enc[i].getAttentionMask(), enc[i].getTypeIds(), enc[i].getWordIds(),
+                    enc[i].getSequenceIds()};
+            long[][][] to = {ids, mask, types, words, sequences};
+            for (int a = 0; a < from.length; a++) {
+                if (from[a].length != n) {
+                    throw new IllegalStateException("tokenizer: encoding " + i + " has " + n + " ids but " + from[a].length
+                            + " entries in another field");
+                }
+                System.arraycopy(from[a], 0, to[a][i], 0, n);
             }
             long[] special = enc[i].getSpecialTokenMask();
             CharSpan[] spans = enc[i].getCharTokenSpans();
             for (int k = 0; k < t; k++) {
-                boolean real = mask[i][k] == 1 && special[k] == 0 && spans != null && k < spans.length && spans[k] != null;
+                boolean real = k < n && mask[i][k] == 1 && special[k] == 0 && spans != null && k < spans.length && spans[k] != null;
                 charStart[i][k] = real ? spans[k].getStart() : -1;
                 charEnd[i][k] = real ? spans[k].getEnd() : -1;
                 if (!real) {
                     words[i][k] = -1;     // DJL reports special and padding tokens as word -1 too; make it certain
-                    sequences[i][k] = mask[i][k] == 1 ? sequences[i][k] : -1;
+                    sequences[i][k] = k < n && mask[i][k] == 1 ? sequences[i][k] : -1;
                 }
             }
         }

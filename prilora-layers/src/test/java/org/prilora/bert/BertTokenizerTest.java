@@ -134,4 +134,19 @@ class BertTokenizerTest {
                     .hasMessageContaining("2 first and 1 second");
         }
     }
+
+    @Test
+    void encodesPreSplitWordsKeepingEachWordWhole() throws Exception {
+        try (BertTokenizer tok = BertTokenizer.fromClasspath(RESOURCE, 16, false)) {
+            // "U.S." is one word here although BERT's pre-tokenizer would make four of it: u . s . (1057 1012 1055 1012)
+            BertTokenizer.Batch b = tok.encodeWords(List.of(List.of("U.S.", "troops"), List.of("hi")));
+            assertThat(b.length()).isEqualTo(7);
+            assertThat(b.ids()[0]).containsExactly(CLS, 1057, 1012, 1055, 1012, 3629, SEP);
+            assertThat(b.wordIds()[0]).containsExactly(-1, 0, 0, 0, 0, 1, -1);
+            assertThat(b.ids()[1]).containsExactly(CLS, 7632, SEP, 0, 0, 0, 0);
+            assertThat(b.attentionMask()[1]).containsExactly(1, 1, 1, 0, 0, 0, 0);
+            assertThat(b.wordIds()[1]).containsExactly(-1, 0, -1, -1, -1, -1, -1);
+            assertThatThrownBy(() -> tok.encodeWords(List.of(List.of()))).hasMessageContaining("sentences[0]: expected at least one word");
+        }
+    }
 }
