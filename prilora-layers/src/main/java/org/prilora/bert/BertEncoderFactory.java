@@ -4,9 +4,12 @@ import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.PoolingType;
+import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
@@ -15,7 +18,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
-import org.nd4j.linalg.lossfunctions.LossFunctions;
+import org.nd4j.linalg.lossfunctions.ILossFunction;
+import org.nd4j.linalg.lossfunctions.impl.LossMCXENT;
+import org.nd4j.linalg.lossfunctions.impl.LossMSE;
 import org.prilora.bert.BertNaming.Norm;
 import org.prilora.bert.BertNaming.Projection;
 import org.prilora.config.AdapterSettings;
@@ -29,11 +34,18 @@ import java.util.Objects;
  * <pre>
  *   [0]      "embeddings"       {@link BertEmbeddings}      input NCW [mb, 2 (or 1), T] ids, output [mb, H, T]
  *   [1..L]   "encoder.layer.N"  {@link PriLoraBertBlock}    rank of block N from the {@link RankSchedule} ({@link BertBlock} with {@link Builder#plain()})
- *   [L+1]    "meanPooling"     GlobalPoolingLayer(AVG)     mask-aware mean over real tokens (sentence-transformers)
- *   [L+2]    "classifier"       OutputLayer(softmax, MCXENT)
+ *   then, by {@link BertPooling} (sentence-level heads, or {@link Builder#pooling} without a head):
+ *            "meanPooling"      GlobalPoolingLayer(AVG)     MEAN: mask-aware mean over real tokens (sentence-transformers)
+ *            "clsPooling"       {@link ClsPooling}              CLS, CLS_POOLER: the [CLS] vector
+ *            "pooler.dense"     DenseLayer(tanh)            CLS_POOLER: the checkpoint's pooler
+ *   and the {@link BertHead}, named "classifier":
+ *            OutputLayer(softmax, MCXENT)   sequence classification (optionally class-weighted)
+ *            OutputLayer(identity, MSE)     regression
+ *            RnnOutputLayer(softmax, MCXENT) token classification (on every token, no pooling)
  * </pre>
- * The last two only with {@link Builder#classifier(int)}; without them the network's output is BERT's
- * {@code last_hidden_state} in NCW layout. Pass the attention mask {@code [mb, T]} as the features mask.
+ * Without a head or pooling the network's output is BERT's {@code last_hidden_state} in NCW layout; with
+ * {@link Builder#pooling} and no head it is the pooled sentence vector {@code [mb, hidden]}. Pass the attention mask
+ * {@code [mb, T]} as the features mask.
  *
  * <pre>{@code
  * BertWeights w = OnnxBertReader.read(path);
@@ -45,9 +57,13 @@ public final class BertEncoderFactory {
 
     /** Layer name of the embeddings. */
     public static final String EMBEDDINGS_NAME = "embeddings";
-    /** Layer name of the pooling layer of the classification head. */
+    /** Layer name of the mean pooling layer ({@link BertPooling#MEAN}). */
     public static final String POOLING_NAME = "meanPooling";
-    /** Layer name of the classifier of the classification head. */
+    /** Layer name of the {@code [CLS]} pooling layer ({@link BertPooling#CLS}, {@link BertPooling#CLS_POOLER}). */
+    public static final String CLS_POOLING_NAME = "clsPooling";
+    /** Layer name of the checkpoint's pooler ({@link BertPooling#CLS_POOLER}), its Hugging Face module name. */
+    public static final String POOLER_NAME = BertNaming.POOLER;
+    /** Layer name of every head ({@link BertHead}): Hugging Face's {@code classifier}. */
     public static final String CLASSIFIER_NAME = "classifier";
 
     private BertEncoderFactory() {
@@ -97,6 +113,22 @@ public final class BertEncoderFactory {
                 copy(b, nm.biasKey(), w, nm.bias(n));
             }
         }
+        for (Layer l : layers) {
+            if (POOLER_NAME.equals(l.conf().getLayer().getLayerName())) {
+                requirePooler(w);
+                copy(l, org.deeplearning4j.nn.params.DefaultParamInitializer.WEIGHT_KEY, w, BertNaming.POOLER_WEIGHT);
+                copy(l, org.deeplearning4j.nn.params.DefaultParamInitializer.BIAS_KEY, w, BertNaming.POOLER_BIAS);
+            }
+        }
+    }
+
+    private static void requirePooler(BertWeights w) {
+        if (!w.hasPooler()) {
+            throw new IllegalArgumentException("pooling " + BertPooling.CLS_POOLER + ": the checkpoint has no pooler (no '"
+                    + BertNaming.POOLER_WEIGHT + "' / '" + BertNaming.POOLER_BIAS + "' in its weights; sentence-embedding"
+                    + " exports such as all-MiniLM-L6-v2 and bge-small-en-v1.5 leave it out); use BertPooling.CLS or"
+                    + " BertPooling.MEAN");
+        }
     }
 
     /** {@code getParam(key).assign(value)}: DL4J M2.1's SameDiff {@code setParam} checks the shape but assigns nothing. */
@@ -140,7 +172,9 @@ public final class BertEncoderFactory {
         private long seed = 12345;
         private IUpdater updater = new Adam(1e-3);
         private boolean tokenTypes = true;
-        private int nClasses;
+        private BertHead head;
+        private BertPooling pooling = BertPooling.DEFAULT;
+        private boolean poolingSet;
 
         private Builder(BertConfig config) {
             this.config = Objects.requireNonNull(config, "config");
@@ -199,18 +233,33 @@ public final class BertEncoderFactory {
             return this;
         }
 
-        /** Adds the classification head (mean pooling + softmax output) with {@code nClasses >= 2}. */
+        /** Adds a sequence-classification head (pooling + softmax output) with {@code nClasses >= 2}. */
         public Builder classifier(int nClasses) {
             if (nClasses < 2) {
                 throw new IllegalArgumentException("nClasses: expected >= 2, got " + nClasses);
             }
-            this.nClasses = nClasses;
+            return head(BertHead.sequenceClassification(nClasses));
+        }
+
+        /** The task head (see {@link BertHead}); replaces any earlier one. */
+        public Builder head(BertHead head) {
+            this.head = Objects.requireNonNull(head, "head");
             return this;
         }
 
-        /** No head: the output is {@code last_hidden_state} {@code [mb, hidden, T]} (the default). */
+        /**
+         * How sentence-level heads pool the tokens (default {@link BertPooling#DEFAULT}, mean). Without a head the
+         * network then outputs the pooled vector {@code [mb, hidden]}; a token-classification head takes no pooling.
+         */
+        public Builder pooling(BertPooling pooling) {
+            this.pooling = Objects.requireNonNull(pooling, "pooling");
+            this.poolingSet = true;
+            return this;
+        }
+
+        /** No head: the output is {@code last_hidden_state} {@code [mb, hidden, T]} (the default), or the pooled vector. */
         public Builder noHead() {
-            this.nClasses = 0;
+            this.head = null;
             return this;
         }
 
@@ -230,13 +279,38 @@ public final class BertEncoderFactory {
                         : new PriLoraBertBlock.Builder().config(config).rank(ranks[n]).adapter(adapter)
                         .graphRuntime(graphRuntime).name(name).build());
             }
-            if (nClasses > 0) {
-                lb.layer(new GlobalPoolingLayer.Builder(PoolingType.AVG).name(POOLING_NAME).build());
-                lb.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).activation(Activation.SOFTMAX)
-                        .nOut(nClasses).name(CLASSIFIER_NAME).build());
+            if (head != null && !head.pooled() && poolingSet) {
+                throw new IllegalArgumentException("pooling: a " + head.kind() + " head labels every token and takes no pooling,"
+                        + " got pooling " + pooling);
+            }
+            if (head != null ? head.pooled() : poolingSet) {
+                switch (pooling) {
+                    case MEAN -> lb.layer(new GlobalPoolingLayer.Builder(PoolingType.AVG).name(POOLING_NAME).build());
+                    case CLS -> lb.layer(new ClsPooling.Builder().name(CLS_POOLING_NAME).build());
+                    case CLS_POOLER -> {
+                        lb.layer(new ClsPooling.Builder().name(CLS_POOLING_NAME).build());
+                        lb.layer(new DenseLayer.Builder().nOut(config.hidden()).activation(Activation.TANH).name(POOLER_NAME).build());
+                    }
+                }
+            }
+            if (head != null) {
+                lb.layer(headLayer());
             }
             lb.setInputType(InputType.recurrent(tokenTypes ? 2 : 1));
             return lb.build();
+        }
+
+        private org.deeplearning4j.nn.conf.layers.Layer headLayer() {
+            double[] w = head.classWeights();
+            ILossFunction xent = w == null ? new LossMCXENT() : new LossMCXENT(Nd4j.create(w, new long[]{1, w.length}, dataType));
+            return switch (head.kind()) {
+                case SEQUENCE_CLASSIFICATION -> new OutputLayer.Builder(xent).activation(Activation.SOFTMAX)
+                        .nOut(head.numLabels()).name(CLASSIFIER_NAME).build();
+                case REGRESSION -> new OutputLayer.Builder(new LossMSE()).activation(Activation.IDENTITY)
+                        .nOut(1).name(CLASSIFIER_NAME).build();
+                case TOKEN_CLASSIFICATION -> new RnnOutputLayer.Builder(xent).activation(Activation.SOFTMAX)
+                        .dataFormat(RNNFormat.NCW).nOut(head.numLabels()).name(CLASSIFIER_NAME).build();
+            };
         }
 
         /** An initialized network with random (not pretrained) base weights. */
@@ -253,6 +327,9 @@ public final class BertEncoderFactory {
                     || wc.maxPositions() != config.maxPositions() || wc.typeVocabSize() != config.typeVocabSize()
                     || config.numLayers() > wc.numLayers()) {
                 throw new IllegalArgumentException("weights: expected a config compatible with " + config + ", got " + wc);
+            }
+            if (pooling == BertPooling.CLS_POOLER && (head != null ? head.pooled() : poolingSet)) {
+                requirePooler(weights);   // before the network is built
             }
             MultiLayerNetwork net = build();
             loadPretrained(net, weights);

@@ -13,7 +13,8 @@ import java.util.regex.Pattern;
 /**
  * The one place that knows the names of a BERT checkpoint: the Hugging Face state-dict names of every tensor
  * (our "roles"), the PEFT module names of the six adapted projections per block (the adapted module names used
- * for PEFT export), the parameter key prefixes of {@link PriLoraBertBlock}, and how the tensors of an ONNX
+ * for PEFT export), the optional pooler ({@link #POOLER}, resolved through the graph like the projections), the
+ * parameter key prefixes of {@link PriLoraBertBlock}, and how the tensors of an ONNX
  * export map back to those names.
  *
  * <h2>ONNX exports</h2>
@@ -50,6 +51,13 @@ public final class BertNaming {
     /** The five embedding tensors, in the order {@link BertEmbeddings} declares them. */
     public static final List<String> EMBEDDING_TENSORS = List.of(WORD_EMBEDDINGS, POSITION_EMBEDDINGS,
             TOKEN_TYPE_EMBEDDINGS, EMBEDDINGS_LN_WEIGHT, EMBEDDINGS_LN_BIAS);
+
+    /** The pooler's module ({@code BertPooler}: dense + tanh on the {@code [CLS]} vector); not every export has it. */
+    public static final String POOLER = "pooler.dense";
+    /** Pooler weight {@code [hidden, hidden]}, held in DL4J orientation {@code [in, out]}. */
+    public static final String POOLER_WEIGHT = POOLER + ".weight";
+    /** Pooler bias {@code [hidden]}. */
+    public static final String POOLER_BIAS = POOLER + ".bias";
 
     private static final String LAYER_PREFIX = "encoder.layer.";
     private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d+)\\.(.+)$");
@@ -203,6 +211,11 @@ public final class BertNaming {
         return false;
     }
 
+    /** A module whose weight is a linear map: one of the six projections of a block, or the pooler. */
+    static boolean isLinearModule(String module) {
+        return POOLER.equals(module) || isProjectionModule(module);
+    }
+
     /**
      * Where one state-dict tensor lives in an ONNX graph.
      *
@@ -287,7 +300,7 @@ public final class BertNaming {
             if (out.containsKey(name) || claimed.contains(init)) {
                 continue;
             }
-            boolean projWeight = name.endsWith(".weight") && isProjectionModule(name.substring(0, name.length() - 7));
+            boolean projWeight = name.endsWith(".weight") && isLinearModule(name.substring(0, name.length() - 7));
             out.put(name, new OnnxSource(init, projWeight, "initializer name"));
         }
         return out;
@@ -339,7 +352,7 @@ public final class BertNaming {
         String module = null;
         String evidence = null;
         for (String[] c : clues) {
-            if (!isProjectionModule(c[0])) {
+            if (!isLinearModule(c[0])) {
                 continue;
             }
             if (module == null) {

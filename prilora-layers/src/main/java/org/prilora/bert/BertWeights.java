@@ -48,6 +48,11 @@ public final class BertWeights {
         return a;
     }
 
+    /** Whether the checkpoint has BERT's pooler ({@link BertNaming#POOLER_WEIGHT} and {@link BertNaming#POOLER_BIAS}). */
+    public boolean hasPooler() {
+        return tensors.containsKey(BertNaming.POOLER_WEIGHT) && tensors.containsKey(BertNaming.POOLER_BIAS);
+    }
+
     public boolean contains(String name) {
         return tensors.containsKey(name);
     }

@@ -35,6 +35,10 @@ import java.util.TreeSet;
  * in front of the first {@code Softmax} (or given by the caller); the LayerNorm epsilon from the graph's
  * LayerNorm ({@code LayerNormalization}'s attribute, or the constant added before {@code Sqrt}), else BERT's 1e-12.
  *
+ * <p>The pooler ({@code pooler.dense}, dense + tanh on {@code [CLS]}) is read when the file has it and left out
+ * otherwise ({@link BertWeights#hasPooler()}); the sentence-embedding exports of all-MiniLM-L6-v2 and
+ * bge-small-en-v1.5 have none.
+ *
  * <p>Only float32 (or float64) tensors stored inside the file are supported, from {@code raw_data}
  * (little-endian) or {@code float_data}/{@code double_data}. Quantized models (8-bit weights behind
  * {@code DequantizeLinear}, {@code MatMulInteger}, {@code QLinearMatMul} … nodes, such as the {@code -q} variants of
@@ -184,6 +188,18 @@ public final class OnnxBertReader {
                 size(BertNaming.TOKEN_TYPE_EMBEDDINGS, type, 0), deriveLayerNormEps(g, inits));
 
         Map<String, long[]> expected = expectedShapes(config);
+        // the pooler is optional (sentence-embedding exports drop it); when one of its tensors is there, both must be
+        boolean poolerWeight = names.containsKey(BertNaming.POOLER_WEIGHT);
+        boolean poolerBias = names.containsKey(BertNaming.POOLER_BIAS);
+        if (poolerWeight != poolerBias) {
+            throw new IllegalArgumentException("BERT ONNX model: the pooler is incomplete, found '" + (poolerWeight
+                    ? BertNaming.POOLER_WEIGHT : BertNaming.POOLER_BIAS) + "' but not '" + (poolerWeight
+                    ? BertNaming.POOLER_BIAS : BertNaming.POOLER_WEIGHT) + "'");
+        }
+        if (poolerWeight) {
+            expected.put(BertNaming.POOLER_WEIGHT, new long[]{hidden, hidden});
+            expected.put(BertNaming.POOLER_BIAS, new long[]{hidden});
+        }
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         Map<String, String> sources = new LinkedHashMap<>();
         for (Map.Entry<String, long[]> e : expected.entrySet()) {

@@ -229,4 +229,46 @@ class OnnxBertReaderTest {
         assertThat(BertNaming.layerIndexOf("encoder.layer.12.output.dense.bias")).isEqualTo(12);
         assertThat(BertNaming.layerIndexOf("embeddings.LayerNorm.bias")).isEqualTo(-1);
     }
+
+    private static Onnx.TensorProto floats(String name, float[] v, long... dims) {
+        ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (float f : v) {
+            b.putFloat(f);
+        }
+        Onnx.TensorProto.Builder t = Onnx.TensorProto.newBuilder().setName(name).setDataType(Onnx.TensorProto.DataType.FLOAT.getNumber());
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        return t.setRawData(ByteString.copyFrom(b.array())).build();
+    }
+
+    @Test
+    void readsThePoolerWhenPresentAndRejectsHalfAPooler() {
+        TinyBertOnnx tiny = new TinyBertOnnx(1, TinyBertOnnx.Style.TRANSPOSE_NODE, "bert.");
+        Onnx.ModelProto m = tiny.build();
+        assertThat(OnnxBertReader.read(m, 0).hasPooler()).isFalse();
+        float[] w = new float[64];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = i;   // PyTorch [out, in]: row o, column i holds 8 * o + i
+        }
+        float[] bias = {1, 2, 3, 4, 5, 6, 7, 8};
+        Onnx.ModelProto withPooler = m.toBuilder().setGraph(m.getGraph().toBuilder()
+                .addInitializer(floats("bert.pooler.dense.weight", w, 8, 8))
+                .addInitializer(floats("bert.pooler.dense.bias", bias, 8))).build();
+        BertWeights read = OnnxBertReader.read(withPooler, 0);
+        assertThat(read.hasPooler()).isTrue();
+        INDArray dl4j = read.get(BertNaming.POOLER_WEIGHT);   // [in, out]: the transpose
+        assertThat(dl4j.getDouble(2, 5)).isEqualTo(8 * 5 + 2);
+        assertThat(read.get(BertNaming.POOLER_BIAS).toFloatVector()).containsExactly(bias);
+
+        Onnx.ModelProto half = m.toBuilder().setGraph(m.getGraph().toBuilder()
+                .addInitializer(floats("bert.pooler.dense.bias", bias, 8))).build();
+        assertThatThrownBy(() -> OnnxBertReader.read(half, 0)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("pooler is incomplete").hasMessageContaining("pooler.dense.weight");
+        Onnx.ModelProto misshapen = m.toBuilder().setGraph(m.getGraph().toBuilder()
+                .addInitializer(floats("bert.pooler.dense.weight", new float[16], 2, 8))
+                .addInitializer(floats("bert.pooler.dense.bias", bias, 8))).build();
+        assertThatThrownBy(() -> OnnxBertReader.read(misshapen, 0)).hasMessageContaining("pooler.dense.weight")
+                .hasMessageContaining("expected shape [8, 8]");
+    }
 }
