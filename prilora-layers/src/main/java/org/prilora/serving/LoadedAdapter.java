@@ -81,15 +81,31 @@ final class LoadedAdapter {
                     modules.put(m.qualifiedName(e.getKey()), new ModuleWeights(aT, sBt));
                     bytes += bytesOf(aT) + bytesOf(sBt);
                 }
-            } else if (!(conf instanceof org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop)
-                    && !(l instanceof org.deeplearning4j.nn.layers.FrozenLayerWithBackprop)
-                    && !(l instanceof org.deeplearning4j.nn.layers.FrozenLayer) && l.numParams() > 0) {
+            } else if (isSaved(l)) {
                 Layer copy = standalone(l);
                 heads.put(e.getKey(), copy);
                 bytes += bytesOf(copy.params());
             }
         }
         return new LoadedAdapter(modules, heads, fallback, bytes);
+    }
+
+    /**
+     * Whether a non-adapted layer of an adapted network is saved (PEFT's modules_to_save): it has a parameter that
+     * training updates. Frozen layers are wrapped or have only NoOp updaters (the conversion's rule).
+     */
+    private static boolean isSaved(Layer l) {
+        if (l instanceof org.deeplearning4j.nn.layers.FrozenLayerWithBackprop || l instanceof org.deeplearning4j.nn.layers.FrozenLayer
+                || l.numParams() == 0) {
+            return false;
+        }
+        for (String k : l.paramTable().keySet()) {
+            org.nd4j.linalg.learning.config.IUpdater u = l.conf().getLayer().getUpdaterByParam(k);
+            if (u != null && !(u instanceof org.nd4j.linalg.learning.config.NoOp)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** A layer of its own (configuration and parameters copied), independent of the network it came from. */

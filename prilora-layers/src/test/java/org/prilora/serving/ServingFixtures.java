@@ -66,8 +66,13 @@ final class ServingFixtures {
      * reference row's max |value|.
      */
     static void assertRowEquals(INDArray served, INDArray reference, int i, double rel, String what) {
+        assertRowEquals(served, i, reference, i, rel, what);
+    }
+
+    /** Asserts row {@code i} of {@code served} equals row {@code refRow} of {@code reference} (as above). */
+    static void assertRowEquals(INDArray served, int i, INDArray reference, int refRow, double rel, String what) {
         INDArray a = RowGroups.rows(served, i, i + 1);
-        INDArray b = RowGroups.rows(reference, i, i + 1);
+        INDArray b = RowGroups.rows(reference, refRow, refRow + 1);
         double diff = a.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).sub(b.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE))
                 .amaxNumber().doubleValue();
         double scale = Math.max(b.amaxNumber().doubleValue(), 1e-12);
