@@ -44,9 +44,29 @@ final class GroupedForward {
         return baseLayers;
     }
 
-    /** The network's output for the permuted batch {@code x} (and its mask), examples in group order. */
+    /**
+     * The network's output for the permuted batch {@code x} (and its mask), examples in group order, detached. Every
+     * intermediate array lives in one workspace reused from pass to pass (as DL4J's own {@code output} does): fresh
+     * off-heap arrays per pass would cost page faults on every large activation.
+     */
     INDArray run(INDArray x, INDArray maskOrNull, RowGroups groups) {
-        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.builder().defaultWorkspace(WORKSPACE, WORKSPACE_CONF).build();
+        try (org.nd4j.linalg.api.memory.MemoryWorkspace ws = Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE_CONF, WORKSPACE)) {
+            return pass(x, maskOrNull, groups, mgr).detach();
+        }
+    }
+
+    private static final String WORKSPACE = "PRILORA_SERVING";
+    private static final org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration WORKSPACE_CONF =
+            org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration.builder()
+                    .initialSize(0).overallocationLimit(0.05)
+                    .policyLearning(org.nd4j.linalg.api.memory.enums.LearningPolicy.FIRST_LOOP)
+                    .policyAllocation(org.nd4j.linalg.api.memory.enums.AllocationPolicy.OVERALLOCATE)
+                    .policySpill(org.nd4j.linalg.api.memory.enums.SpillPolicy.REALLOCATE)
+                    .policyReset(org.nd4j.linalg.api.memory.enums.ResetPolicy.BLOCK_LEFT)
+                    .build();
+
+    private INDArray pass(INDArray x, INDArray maskOrNull, RowGroups groups, LayerWorkspaceMgr mgr) {
         int mb = (int) x.size(0);
         if (base instanceof MultiLayerNetwork) {
             MultiLayerNetwork net = (MultiLayerNetwork) base;
