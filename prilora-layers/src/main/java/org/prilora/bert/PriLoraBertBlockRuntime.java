@@ -48,9 +48,37 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
     /** What the latest training forward pass keeps for backprop (arrays in the ACTIVATIONS workspace). */
     private Cache cache;
     private final MeasuredNorms measured = new MeasuredNorms();
+    /** Per-row low-rank terms added to the frozen projections of a plain block (multi-adapter serving); or null. */
+    private transient ProjectionDelta projectionDelta;
+
+    /**
+     * Adds terms to a plain block's projection outputs: called after {@code out = u·W + b} with the projection's
+     * input {@code u [N, in]} (rows {@code b·T + t}) and output {@code out [N, out]}, which it may modify in place.
+     * Used by {@code org.prilora.serving} to add each row group's own adapter {@code s·(u·(A⊙M)ᵀ)·Bᵀ} to one shared
+     * {@code u·W0}.
+     */
+    @FunctionalInterface
+    public interface ProjectionDelta {
+        /** Adds to {@code out} in place; {@code rowsPerExample} is the sequence length T. */
+        void addTo(Projection p, INDArray u, INDArray out, long rowsPerExample);
+    }
 
     public PriLoraBertBlockRuntime(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
+    }
+
+    /**
+     * Sets (or, with null, removes) the hook that adds per-row terms to the projections of a plain {@link BertBlock}
+     * in the following forward passes; the caller sets and removes it around its own inference call.
+     *
+     * @throws IllegalStateException for an adapted block (its adapters are folded into its own weights)
+     */
+    public void setProjectionDelta(ProjectionDelta delta) {
+        if (delta != null && adapted() != null) {
+            throw new IllegalStateException("layer '" + layerConf().getLayerName()
+                    + "': projection terms apply to a plain BertBlock, this one is a PriLoraBertBlock");
+        }
+        this.projectionDelta = delta;
     }
 
     @Override
@@ -185,6 +213,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         if (adapted == null) {
             Nd4j.gemm(u, w, out, false, false, 1.0, 0.0);
             out.addiRowVector(b);
+            if (projectionDelta != null) {
+                projectionDelta.addTo(p, u, out, c.t);
+            }
             return out;
         }
         // One GEMM with the folded weight W + s·(A⊙M)ᵀ·Bᵀ (a rank-r update of a copy of W, ~in·out·r flops)
