@@ -163,11 +163,23 @@ public final class LocalParallelTrainer implements AutoCloseable {
         return out;
     }
 
-    /** Stops the worker threads and restores ND4J's thread settings; the model stays usable. */
+    /** Frees the workers' workspaces, stops their threads and restores ND4J's thread settings; the model stays usable. */
     @Override
     public void close() {
+        List<Future<?>> freed = new ArrayList<>();
         for (ExecutorService t : threads) {
-            t.shutdownNow();
+            freed.add(t.submit(() -> Nd4j.getWorkspaceManager().destroyAllWorkspacesForCurrentThread()));
+            t.shutdown();
+        }
+        for (Future<?> f : freed) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            } catch (ExecutionException e) {
+                // a worker's workspaces could not be freed: they go with its thread
+            }
         }
         if (limitedThreads) {
             Nd4j.getEnvironment().setMaxThreads(previousMaxThreads);

@@ -16,6 +16,16 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.learning.config.Adam;
+import org.prilora.bert.BertConfig;
+import org.prilora.bert.BertEncoderFactory;
+import org.prilora.config.AdapterSettings;
+import org.prilora.config.RankSchedule;
+import org.prilora.layers.TestNets;
+import org.prilora.parallel.Batches;
+import java.util.ArrayList;
+import java.util.Random;
 import org.prilora.PriLoraListener;
 import org.prilora.config.PruningMode;
 import org.prilora.parallel.BadRowException;
@@ -35,7 +45,8 @@ import static org.prilora.parallel.ParallelFixtures.SCHEDULE;
 
 /**
  * The Spark trainer on {@code local[2,2]} (two cores, every task tried up to twice), one SparkContext for the class:
- * parity with single-JVM training, a task that fails once and is retried, and bad rows.
+ * parity with single-JVM training (a small MLP from DataSet rows, the BERT encoder from tokenized sentences), a task
+ * that fails once and is retried, and bad rows.
  */
 class SparkPriLoraTrainerTest {
     private static JavaSparkContext sc;
@@ -188,5 +199,62 @@ class SparkPriLoraTrainerTest {
             data.unpersist();
         }
         assertThat(net.params()).isEqualTo(before);
+    }
+
+    private static final BertConfig SMALL = new BertConfig(50, 16, 2, 4, 24, 12, 2, 1e-12);
+    private static final int T = 6;
+
+    private static List<TokenizedRow> sentences(int n, long seed) {
+        Random r = new Random(seed);
+        List<TokenizedRow> out = new ArrayList<>();
+        for (int s = 0; s < n; s++) {
+            int len = s % 4 == 0 ? T : 2 + r.nextInt(T - 2);
+            int[] ids = new int[T];
+            int[] mask = new int[T];
+            for (int i = 0; i < len; i++) {
+                ids[i] = 1 + r.nextInt(SMALL.vocabSize() - 1);
+                mask[i] = 1;
+            }
+            out.add(new TokenizedRow(ids, mask, r.nextInt(2)));
+        }
+        return out;
+    }
+
+    /**
+     * The BERT encoder from an RDD of tokenized, right-padded sentences ({@link TokenizedRow}): 11 sentences, batches
+     * of 4 (the last one 3), 2 shards.
+     */
+    @Test
+    void tokenizedSentencesTrainTheEncoderLikeASingleJvm() {
+        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);
+        MultiLayerNetwork start = BertEncoderFactory.builder(SMALL).dataType(DataType.DOUBLE).seed(3).updater(new Adam(1e-2))
+                .rankSchedule(RankSchedule.linear(2, 4))
+                .adapter(AdapterSettings.builder().pruningMode(PruningMode.PERSISTENT_MASK).build()).classifier(2).build();
+        TestNets.randomizeAdapters(start.getLayers(), 9);
+        List<TokenizedRow> rows = sentences(11, 4);
+        RowConverter<TokenizedRow> conv = RowConverter.tokenized(2, true, DataType.DOUBLE);
+
+        MultiLayerNetwork ref = start.clone();
+        ref.setListeners(new PriLoraListener(SCHEDULE));
+        for (int from = 0; from < rows.size(); from += 4) {
+            List<MultiDataSet> ex = new ArrayList<>();
+            for (TokenizedRow row : rows.subList(from, Math.min(rows.size(), from + 4))) {
+                ex.add(conv.toExample(row));
+            }
+            MultiDataSet b = org.nd4j.linalg.dataset.MultiDataSet.merge(ex);
+            ref.fit(new DataSet(b.getFeatures(0), b.getLabels(0), b.getFeaturesMaskArray(0), null));
+        }
+
+        MultiLayerNetwork net = start.clone();
+        ShardedData<TokenizedRow> data = ShardedData.of(sc.parallelize(rows, 2), conv, 4, 2);
+        try (SparkPriLoraTrainer t = new SparkPriLoraTrainer(sc, net, ParallelConfig.builder().pruning(SCHEDULE).build())) {
+            t.fitEpoch(data);
+        } finally {
+            data.unpersist();
+        }
+        assertThat(net.getIterationCount()).isEqualTo(3);
+        assertThat(ParallelFixtures.zerosInA(ref)).isPositive();
+        ParallelFixtures.assertSameTraining(ref, net, 1e-6);
+        assertThat(Batches.shardSizes(3, 2)).containsExactly(2, 1);
     }
 }
