@@ -96,12 +96,12 @@ public final class ScaleOutBenchmark implements Callable<Integer> {
             Map<String, Interleaved.Timing> t = new Interleaved().add("single JVM", single)
                     .add("local, 1 worker", () -> w1.step(data)).add("local, 2 workers", () -> w2.step(data))
                     .run(options.warmup, options.rounds);
-            record(t, all, ratio);
+            record(t, all, ratio, 1);
         }
         try (LocalParallelTrainer w4 = new LocalParallelTrainer(net, cfg.workers(4).build())) {
             Map<String, Interleaved.Timing> t = new Interleaved().add("single JVM", single)
                     .add("local, 4 workers", () -> w4.step(data)).run(options.warmup, options.rounds);
-            record(t, all, ratio);
+            record(t, all, ratio, 2);
         }
         if (!skipSpark) {
             try (JavaSparkContext sc = new JavaSparkContext(new SparkConf().setMaster("local[2]").setAppName("scale-out-benchmark")
@@ -118,7 +118,7 @@ public final class ScaleOutBenchmark implements Callable<Integer> {
                 try (SparkPriLoraTrainer s = new SparkPriLoraTrainer(sc, net, cfg.build())) {
                     Map<String, Interleaved.Timing> t = new Interleaved().add("single JVM", single)
                             .add("Spark local[2]", () -> s.step(sharded, 0)).run(options.warmup, options.rounds);
-                    record(t, all, ratio);
+                    record(t, all, ratio, 3);
                 }
             }
         }
@@ -149,14 +149,14 @@ public final class ScaleOutBenchmark implements Callable<Integer> {
         return 0;
     }
 
-    /** Keeps a phase's timings; the single-JVM row of the first phase, and every other variant's paired ratio. */
+    /** Keeps a phase's timings (the single-JVM row named by its phase) and each variant's paired ratio to that phase's single JVM. */
     private static void record(Map<String, Interleaved.Timing> phase, Map<String, Interleaved.Timing> all,
-                               Map<String, Double> ratio) {
+                               Map<String, Double> ratio, int phaseNumber) {
         Interleaved.Timing single = phase.get("single JVM");
         for (Map.Entry<String, Interleaved.Timing> e : phase.entrySet()) {
             String name = e.getKey();
             if (name.equals("single JVM")) {
-                name = all.containsKey(name) ? "single JVM (phase " + (all.size()) + ")" : name;
+                name = "single JVM (phase " + phaseNumber + ")";
             }
             all.put(name, e.getValue());
             ratio.put(name, e.getValue().pairedMedianRatio(single));
