@@ -112,6 +112,25 @@ class SparkPriLoraTrainerTest {
         ParallelFixtures.assertSameTraining(ref, net, 1e-6);
     }
 
+    @Test
+    void computationGraphMatchesSingleJvmTraining() {
+        org.deeplearning4j.nn.graph.ComputationGraph start = ParallelFixtures.adaptedGraph(PruningMode.REGROW);
+        org.deeplearning4j.nn.graph.ComputationGraph ref = start.clone();
+        ref.setListeners(new PriLoraListener(SCHEDULE));
+        for (DataSet b : ParallelFixtures.batches(DATA, 10)) {
+            ref.fit(b);
+        }
+        org.deeplearning4j.nn.graph.ComputationGraph net = start.clone();
+        ShardedData<DataSet> data = ShardedData.of(rows(DATA), RowConverter.dataSets(), 10, 2);
+        try (SparkPriLoraTrainer t = new SparkPriLoraTrainer(sc, net, ParallelConfig.builder().pruning(SCHEDULE).build())) {
+            t.fitEpoch(data);
+        } finally {
+            data.unpersist();
+        }
+        assertThat(net.getIterationCount()).isEqualTo(3);
+        ParallelFixtures.assertSameTraining(ref, net, 1e-6);
+    }
+
     /** Throws once, the first time any row is converted while {@code marker} does not exist (and creates it). */
     record FailOnce(String marker) implements RowConverter<DataSet> {
         @Override
