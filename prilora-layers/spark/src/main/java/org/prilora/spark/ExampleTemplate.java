@@ -9,7 +9,9 @@ import java.util.Arrays;
 
 /**
  * The shapes (without the example dimension) of the data's first example: every other row must have the same, so a
- * row of another shape is reported by name instead of failing inside a merge or a layer.
+ * row of another shape is reported by name instead of failing inside a merge or a layer. When the data has a
+ * features mask, the sequence length may differ between global batches (each batch padded to its own length, as a
+ * length-bucketing batcher does).
  */
 final class ExampleTemplate implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -48,6 +50,7 @@ final class ExampleTemplate implements Serializable {
             throw new BadRowException(where + ": the row converter returned no features", partition, dataRow, null);
         }
         long[][][] s = shapesOf(example);
+        boolean sequences = shapes[2] != null;
         for (int k = 0; k < 4; k++) {
             long[][] got = s[k];
             long[][] want = shapes[k];
@@ -63,8 +66,15 @@ final class ExampleTemplate implements Serializable {
                 if (got[i] == null && want[i] == null) {
                     continue;
                 }
-                if (got[i] == null || want[i] == null || got[i].length < 1 || got[i][0] != 1
-                        || !Arrays.equals(Arrays.copyOfRange(got[i], 1, got[i].length), Arrays.copyOfRange(want[i], 1, want[i].length))) {
+                if (got[i] == null || want[i] == null) {
+                    throw new BadRowException(where + ": " + NAMES[k] + (got.length > 1 ? " " + i : "") + " is "
+                            + (got[i] == null ? "absent" : "present") + ", unlike in the data's first row", partition, dataRow, null);
+                }
+                // Sequences may differ in length between batches (each batch padded to its own length) when the
+                // data has a features mask: the time dimension, the last one of 3-D arrays and 2-D masks, is free.
+                int end = sequences && (got[i].length == 3 || (k >= 2 && got[i].length == 2)) ? got[i].length - 1 : got[i].length;
+                if (got[i] == null || want[i] == null || got[i].length < 1 || got[i][0] != 1 || got[i].length != want[i].length
+                        || !Arrays.equals(Arrays.copyOfRange(got[i], 1, end), Arrays.copyOfRange(want[i], 1, end))) {
                     throw new BadRowException(where + ": " + NAMES[k] + (got.length > 1 ? " " + i : "") + " of shape "
                             + (got[i] == null ? "null" : Arrays.toString(got[i])) + ", expected "
                             + (want[i] == null ? "none" : Arrays.toString(want[i])) + " like the data's first row (one example)",

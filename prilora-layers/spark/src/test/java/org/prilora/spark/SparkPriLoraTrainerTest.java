@@ -227,9 +227,10 @@ class SparkPriLoraTrainerTest {
         Random r = new Random(seed);
         List<TokenizedRow> out = new ArrayList<>();
         for (int s = 0; s < n; s++) {
-            int len = s % 4 == 0 ? T : 2 + r.nextInt(T - 2);
-            int[] ids = new int[T];
-            int[] mask = new int[T];
+            int t = T - (s / 4) % 2;                       // each batch of 4 padded to its own length: 6, 5, 6
+            int len = s % 4 == 0 ? t : 2 + r.nextInt(t - 2);
+            int[] ids = new int[t];
+            int[] mask = new int[t];
             for (int i = 0; i < len; i++) {
                 ids[i] = 1 + r.nextInt(SMALL.vocabSize() - 1);
                 mask[i] = 1;
@@ -241,7 +242,7 @@ class SparkPriLoraTrainerTest {
 
     /**
      * The BERT encoder from an RDD of tokenized, right-padded sentences ({@link TokenizedRow}): 11 sentences, batches
-     * of 4 (the last one 3), 2 shards.
+     * of 4 (the last one 3) padded to lengths 6, 5 and 6 (as a length-bucketing batcher does), 2 shards.
      */
     @Test
     void tokenizedSentencesTrainTheEncoderLikeASingleJvm() {
