@@ -55,6 +55,11 @@ public class PriLoraListener extends BaseTrainingListener implements Serializabl
         return engine.schedule();
     }
 
+    /** What happens to a batch whose adapter inputs hold NaN or infinity. */
+    public NonFinitePolicy getNonFinitePolicy() {
+        return engine.nonFinitePolicy();
+    }
+
     /** Batches left out of the statistics under {@link NonFinitePolicy#SKIP_STATISTICS}. */
     public long getSkippedBatches() {
         return engine.progress().skippedBatches();
