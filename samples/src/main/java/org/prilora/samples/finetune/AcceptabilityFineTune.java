@@ -66,7 +66,7 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
     static final String DEFAULT_EPOCHS = "1";
     static final String DEFAULT_BATCH_SIZE = "32";
     static final String DEFAULT_LR = "1e-3";
-    static final String DEFAULT_FULL_LR = "1e-4";
+    static final String DEFAULT_FULL_LR = "3e-5";
     static final String DEFAULT_RANKS = "4:12";
     static final String DEFAULT_LORA_RANK = "8";
     static final String DEFAULT_ALPHA = "16";

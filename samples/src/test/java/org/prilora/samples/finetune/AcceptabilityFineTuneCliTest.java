@@ -125,7 +125,7 @@ class AcceptabilityFineTuneCliTest {
         FineTuneSettings per = p.withMethod(Method.PRILORA_PERSISTENT);
         assertThat(per.priLoraConfig().adapter().pruningMode()).isEqualTo(PruningMode.PERSISTENT_MASK);
         assertThat(p.priLoraConfig().adapter().pruningMode()).isEqualTo(PruningMode.REGROW);
-        assertThat(p.withMethod(Method.FULL).runLearningRate()).isEqualTo(1e-4);
+        assertThat(p.withMethod(Method.FULL).runLearningRate()).isEqualTo(3e-5);
         assertThat(p.runLearningRate()).isEqualTo(1e-3);
     }
 
