@@ -57,6 +57,8 @@ class MiniLmServingAndExportTest {
     private static byte[] onnx;
     private static MultiLayerNetwork base;
     private static MultiLayerNetwork adapted;
+    /** {@code PriLora.merge(adapted)}: the reference of both tests (building one costs seconds). */
+    private static MultiLayerNetwork merged;
     private static BertTokenizer.Batch batch;
 
     @TempDir
@@ -86,6 +88,7 @@ class MiniLmServingAndExportTest {
         }
         INDArray head = adapted.getLayer(BertEncoderFactory.CLASSIFIER_NAME).params();
         head.assign(Nd4j.randn(head.shape(), rng).castTo(head.dataType()).muli(0.3));
+        merged = PriLora.merge(adapted);
     }
 
     @AfterAll
@@ -93,6 +96,7 @@ class MiniLmServingAndExportTest {
         onnx = null;
         base = null;
         adapted = null;
+        merged = null;
     }
 
     private static INDArray features() {
@@ -105,7 +109,6 @@ class MiniLmServingAndExportTest {
 
     @Test
     void exportedMergedModelRunsInOnnxRuntimeAndMatchesDl4j() throws Exception {
-        MultiLayerNetwork merged = PriLora.merge(adapted);
         Path original = dir.resolve("original.onnx");
         Files.write(original, onnx);
         Path exported = dir.resolve("merged.onnx");
@@ -151,7 +154,6 @@ class MiniLmServingAndExportTest {
     void registryServesTheUnmergedAdapterNextToTheBaseLikeTheMergedNetwork() throws Exception {
         Path file = dir.resolve("minilm.prilora");
         PriLoraAdapters.save(adapted, file);
-        MultiLayerNetwork merged = PriLora.merge(PriLoraAdapters.load(base, file));
         AdapterRegistry registry = AdapterRegistry.builder(base).build();
         registry.register("task", file);
         List<String> ids = List.of("task", AdapterRegistry.BASE, "task", AdapterRegistry.BASE, "task", AdapterRegistry.BASE);
