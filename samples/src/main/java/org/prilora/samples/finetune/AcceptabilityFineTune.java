@@ -185,6 +185,11 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
             description = "Seeds for --compare, comma-separated, distinct (default: ${DEFAULT-VALUE}).")
     List<Long> seeds;
 
+    @Option(names = "--workers", defaultValue = "1", paramLabel = "N",
+            description = "Synchronous data-parallel workers of an adapter run, one thread each, 1..64 (default: "
+                    + "${DEFAULT-VALUE}); the same global batches and, up to float rounding, the same result.")
+    int workers;
+
     @Option(names = "--resume",
             description = "With --compare: reuse every run whose folder under --out/runs already holds a metrics.json "
                     + "with exactly that run's settings (an interrupted compare continues where it stopped).")
@@ -255,6 +260,7 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
         check(lr > 0 && lr < 1, "--lr", lr, "a number in (0, 1)");
         check(fullLr > 0 && fullLr < 1, "--full-lr", fullLr, "a number in (0, 1)");
         check(jobs >= 1 && jobs <= 64, "--jobs", jobs, "1..64");
+        check(workers >= 1 && workers <= 64, "--workers", workers, "1..64");
         check(compareMethods != null && !compareMethods.isEmpty() && new HashSet<>(compareMethods).size() == compareMethods.size(),
                 "--compare-methods", compareMethods, "one or more distinct methods");
         check(loraRank >= 1 && loraRank <= 384, "--lora-rank", loraRank, "1..384");
@@ -303,7 +309,7 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
                 prilora == lora ? "  (equal budget)" : "  (WARNING: budgets differ by " + (prilora - lora) + ")");
         // several runs at once print log lines (each names its run) instead of bars redrawn in place
         ProgressBars bars = compare && jobs > 1 ? new ProgressBars(false, stdout) : ProgressBars.forThisProcess();
-        try (FineTuneRunner runner = new FineTuneRunner(data, weights, bars, stdout)) {
+        try (FineTuneRunner runner = new FineTuneRunner(data, weights, bars, stdout, workers)) {
             if (compare) {
                 List<RunResult> runs = CompareRuns.run(runner, s, compareMethods, seeds, jobs, out.resolve("runs"), stdout, resume,
                         partial -> {

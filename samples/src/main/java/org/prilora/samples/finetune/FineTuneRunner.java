@@ -15,6 +15,8 @@ import org.prilora.bert.BertTokenizer;
 import org.prilora.bert.BertWeights;
 import org.prilora.bert.OnnxBertReader;
 import org.prilora.config.PriLoraConfig;
+import org.prilora.parallel.LocalParallelTrainer;
+import org.prilora.parallel.ParallelConfig;
 import org.prilora.samples.data.AcceptabilityData;
 import org.prilora.samples.data.AcceptabilityExample;
 import org.prilora.samples.data.AcceptabilitySampling;
@@ -30,6 +32,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.LongSupplier;
 
 /**
  * Runs fine-tuning experiments on the LanguageTool acceptability data with all-MiniLM-L6-v2: one run per
@@ -65,6 +68,7 @@ public final class FineTuneRunner implements AutoCloseable {
     private final BertWeights weights;
     private final PrintStream out;
     private final TrainLoop loop;
+    private final int workers;
     private final HeadOnlyBaseline headOnly;
     private final Map<Integer, BertTokenizer> tokenizers = new HashMap<>();
     private final Map<Integer, EncodedSplit[]> devTest = new HashMap<>();
@@ -76,6 +80,22 @@ public final class FineTuneRunner implements AutoCloseable {
      * @param out     where progress messages go
      */
     public FineTuneRunner(AcceptabilityData data, BertWeights weights, ProgressBars bars, PrintStream out) {
+        this(data, weights, bars, out, 1);
+    }
+
+    /**
+     * @param data    the acceptability data
+     * @param weights pretrained MiniLM weights
+     * @param bars    progress bar factory
+     * @param out     where progress messages go
+     * @param workers adapter runs train with this many synchronous data-parallel workers
+     *                ({@link LocalParallelTrainer}, one thread each) when above 1
+     */
+    public FineTuneRunner(AcceptabilityData data, BertWeights weights, ProgressBars bars, PrintStream out, int workers) {
+        if (workers < 1) {
+            throw new IllegalArgumentException("workers: expected >= 1, got " + workers);
+        }
+        this.workers = workers;
         this.data = data;
         this.weights = weights;
         this.out = out;
@@ -194,15 +214,31 @@ public final class FineTuneRunner implements AutoCloseable {
                 before.trainableParams(), before.totalParams(), before.trainablePercent(), s.runLearningRate());
 
         SparsityTrace sparsity = new SparsityTrace(LengthBatcher.batchesPerEpoch(train.size(), s.batchSize()) * s.epochs());
+        // --workers N: synchronous data parallelism on N threads, the same global batches and the same result
+        LocalParallelTrainer parallel = workers > 1 && adapters
+                ? new LocalParallelTrainer(net, ParallelConfig.builder().workers(workers).build()) : null;
+        LongSupplier pruningSteps = parallel != null ? () -> parallel.driver().engine().progress().pruningStepsDone()
+                : listener != null ? listener::getPruningStepsDone : () -> 0L;
         Stopwatch training = Stopwatch.start();
-        TrainLoop.Trace trace = loop.train(s, train, batch -> {
-            net.fit(new DataSet(batch.features(), batch.labels(), batch.mask(), prior.labelMask(batch.labels())));
-            return net.score();
-        }, step -> {
-            if (listener != null && s.method().pruned()) {
-                sparsity.record(step, PriLoraListener.figures(net), listener.getPruningStepsDone());
+        TrainLoop.Trace trace;
+        try {
+            trace = loop.train(s, train, batch -> {
+                DataSet ds = new DataSet(batch.features(), batch.labels(), batch.mask(), prior.labelMask(batch.labels()));
+                if (parallel != null) {
+                    return parallel.step(ds).score();
+                }
+                net.fit(ds);
+                return net.score();
+            }, step -> {
+                if (listener != null && s.method().pruned()) {
+                    sparsity.record(step, PriLoraListener.figures(net), pruningSteps.getAsLong());
+                }
+            });
+        } finally {
+            if (parallel != null) {
+                parallel.close();
             }
-        });
+        }
         double trainSeconds = training.wallSeconds();
         double trainCpu = training.cpuSeconds();
         prior.correct(net.getLayer(net.getnLayers() - 1));
@@ -227,7 +263,7 @@ public final class FineTuneRunner implements AutoCloseable {
                 AcceptabilityData.countAcceptable(train.examples()), dev.size(), s.evaluateTest() ? test.size() : 0,
                 devC, testC, after.trainableParams(), after.totalParams(), fileName, Files.size(file),
                 trace.losses().length, trainSeconds, trainCpu, evalSeconds, trace.losses(), trace.seconds(), figures,
-                listener == null ? 0 : listener.getPruningStepsDone(), prior.describe(), sparsity.survival());
+                pruningSteps.getAsLong(), prior.describe(), sparsity.survival());
     }
 
     /**

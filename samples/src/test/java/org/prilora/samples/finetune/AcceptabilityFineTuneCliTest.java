@@ -152,6 +152,7 @@ class AcceptabilityFineTuneCliTest {
                 Arguments.of(List.of("--ranks", "400"), List.of("'--ranks'", "400", "1..384")),
                 Arguments.of(List.of("--method", "bert"), List.of("'--method'", "bert", "prilora|lora|linear-unpruned|uniform-pruned|prilora-persistent|full|head-only")),
                 Arguments.of(List.of("--jobs", "0"), List.of("'--jobs'", "0", "1..64")),
+                Arguments.of(List.of("--workers", "65"), List.of("'--workers'", "65", "1..64")),
                 Arguments.of(List.of("--full-lr", "2"), List.of("'--full-lr'", "2", "(0, 1)")),
                 Arguments.of(List.of("--compare-methods", "lora,lora"), List.of("'--compare-methods'", "distinct")),
                 Arguments.of(List.of("--prune-mode", "sometimes"), List.of("'--prune-mode'", "sometimes", "REGROW")),
