@@ -141,8 +141,9 @@ public final class CompareReport {
 
         /** @return e.g. {@code +0.012 [−0.004, +0.028], 4 of 5 ahead} */
         String format() {
-            return String.format(Locale.ROOT, "%+.3f [%+.3f, %+.3f], ahead on %d of %d", mean, ciLow, ciHigh, positive,
-                    diffs.length);
+            String ci = Double.isNaN(ciLow) ? "[n/a: one seed]"
+                    : String.format(Locale.ROOT, "[%+.3f, %+.3f]", ciLow, ciHigh);
+            return String.format(Locale.ROOT, "%+.3f %s, ahead on %d of %d", mean, ci, positive, diffs.length);
         }
 
         Map<String, Object> toMap() {
