@@ -59,12 +59,8 @@ record ClassPrior(double splitAcceptable, double trainedAcceptable, double[] wei
         if (weights == null) {
             return null;
         }
-        INDArray cls = labels.argMax(1);
-        INDArray m = Nd4j.create(labels.dataType(), labels.size(0), 1);
-        for (int i = 0; i < labels.size(0); i++) {
-            m.putScalar(i, 0, weights[cls.getInt(i)]);
-        }
-        return m;
+        // one-hot labels [mb, 2] · weights [2, 1]: each row's class weight, without a host loop per step
+        return labels.mmul(Nd4j.create(weights, new long[]{2, 1}, labels.dataType()));
     }
 
     /**
