@@ -22,7 +22,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = {
     "PriLoraBertBlockRuntime": ROOT / "prilora-layers/src/main/java/org/prilora/bert/PriLoraBertBlockRuntime.java",
-    "LoraLinear": ROOT / "prilora-samediff-ops/src/main/java/org/prilora/adapter/LoraLinear.java",
+    "LoraLinear": ROOT / "prilora-samediff-ops/src/main/java/org/prilora/ops/LoraLinear.java",
 }
 LINES = {k: p.read_text(encoding="utf-8").splitlines() for k, p in SOURCES.items()}
 
@@ -59,6 +59,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("jfr_text", help="output of `jfr print --events jdk.NativeMethodSample,jdk.ExecutionSample --stack-depth 40`")
     ap.add_argument("--since", help="count samples from this wall-clock time (HH:MM:SS.mmm) on")
+    ap.add_argument("--entry", default="StepProfile", help="count only samples whose stack holds this class (default: StepProfile)")
     args = ap.parse_args()
     text = pathlib.Path(args.jfr_text).read_text(encoding="utf-8")
     counts = collections.Counter()
@@ -68,7 +69,7 @@ def main():
         when = re.search(r"startTime = ([\d:.]+)", event)
         if not frames or not when or (args.since and when.group(1) < args.since):
             continue
-        if not any("StepProfile" in f for f, _ in frames):
+        if not any(args.entry in f for f, _ in frames):
             continue
         total += 1
         for f, line in frames:
@@ -87,7 +88,7 @@ def main():
         else:
             counts["outside DL4J/PRILoRA frames"] += 1
     if total == 0:
-        sys.exit("no samples of StepProfile found")
+        sys.exit(f"no samples of {args.entry} found")
     print(f"| where | share of step samples |\n|---|---|")
     for k, v in counts.most_common():
         print(f"| {k} | {100.0 * v / total:.1f}% |")

@@ -10,9 +10,12 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.api.ops.impl.scalar.ScalarMax;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 import org.prilora.ops.LoraLinear;
 import org.prilora.bert.BertNaming.Norm;
@@ -35,6 +38,9 @@ import java.util.Map;
  * backprop; here the forward keeps what the backward needs and the backward forms only the gradients that are
  * trained — with adapters, the frozen weights' {@code uᵀ·δ} is never computed, and each projection runs as one GEMM
  * with the folded weight {@code W + s·(A⊙M)ᵀ·Bᵀ} forward and backward, plus the thin GEMMs of A's and B's gradients.
+ * Query, key and value share one GEMM against the concatenated weight {@code [Wq | Wk | Wv]} in both directions, and
+ * every intermediate is written into workspace arrays (an allocating op outside a workspace pays for fresh off-heap
+ * pages on every call).
  *
  * <p>Same parameters, keys, layouts and numbers as the graph version (masked keys get {@code -1e9} before the
  * softmax, as ND4J's {@code dot_product_attention}); the training forward pass measures each module's input
@@ -44,6 +50,13 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
     private static final long serialVersionUID = 1L;
     private static final double INV_SQRT2 = 1.0 / Math.sqrt(2.0);
     private static final double INV_SQRT_2PI = 1.0 / Math.sqrt(2.0 * Math.PI);
+    /**
+     * Lower bound for {@code -x²/2} before the exponential of GELU's derivative: {@code exp} of float arguments below
+     * about -87.3 yields subnormal results, which the CPU computes many times slower; at -80 the dropped term
+     * {@code x·φ(x)} is below 1e-33, far under float resolution next to {@code Φ(x)}.
+     */
+    private static final double MIN_GELU_EXPONENT = -80.0;
+    private static final Projection[] QKV = {Projection.QUERY, Projection.KEY, Projection.VALUE};
 
     /** What the latest training forward pass keeps for backprop (arrays in the ACTIVATIONS workspace). */
     private Cache cache;
@@ -102,6 +115,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         INDArray rowMask;     // [N, 1] or null
         final INDArray[] h = new INDArray[Projection.values().length]; // x·(A⊙M)ᵀ per module, [N, r]
         final INDArray[] wEff = new INDArray[Projection.values().length]; // W + s·(A⊙M)ᵀ·Bᵀ per module, [in, out]
+        INDArray wQkv;        // [H, 3H] (folded) query, key and value weights side by side
         INDArray qh;          // [mb, nh, T, d]
         INDArray kh;
         INDArray vh;
@@ -149,7 +163,9 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         int nh = conf.getNumHeads();
         int d = hidden / nh;
         long n = c.mb * c.t;
-        ArrayType keep = ArrayType.ACTIVATIONS;
+        // Kept for backprop when training; at inference everything is scratch (ACTIVATIONS may be scoped out of any
+        // workspace, for a network's last layer, and would then be fresh off-heap memory on every call).
+        ArrayType keep = training ? ArrayType.ACTIVATIONS : ArrayType.FF_WORKING_MEM;
 
         c.x = mgr.dup(keep, in.permute(0, 2, 1), 'c').reshape('c', n, hidden);
         if (maskArray != null) {
@@ -160,13 +176,13 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
             c.rowMask = mgr.leverageTo(keep, maskArray.castTo(dataType).dup('c').reshape('c', n, 1));
         }
 
-        // Attention: Q, K, V projections, then per head softmax(Q·Kᵀ/√d + mask bias)·V.
-        INDArray q = project(c, Projection.QUERY, c.x, mgr, ArrayType.FF_WORKING_MEM);
-        INDArray k = project(c, Projection.KEY, c.x, mgr, ArrayType.FF_WORKING_MEM);
-        INDArray v = project(c, Projection.VALUE, c.x, mgr, ArrayType.FF_WORKING_MEM);
-        c.qh = toHeads(q, c, nh, d, mgr, keep);
-        c.kh = toHeads(k, c, nh, d, mgr, keep);
-        c.vh = toHeads(v, c, nh, d, mgr, keep);
+        // Attention: one GEMM for Q, K and V, then per head softmax(Q·Kᵀ/√d + mask bias)·V.
+        INDArray qkv = projectQkv(c, mgr);                                             // [N, 3H]
+        INDArray heads = mgr.createUninitialized(keep, dataType, new long[]{3, c.mb, nh, c.t, d}, 'c');
+        heads.assign(qkv.reshape('c', c.mb, c.t, 3, nh, d).permute(2, 0, 3, 1, 4));
+        c.qh = slice(heads, 0);
+        c.kh = slice(heads, 1);
+        c.vh = slice(heads, 2);
         INDArray scores = mgr.createUninitialized(keep, dataType, new long[]{c.mb, nh, c.t, c.t}, 'c');
         Nd4j.matmul(c.qh, c.kh, scores, false, true, false);
         scores.muli(1.0 / Math.sqrt(d));
@@ -175,10 +191,12 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
             INDArray bias = maskArray.castTo(dataType).sub(1.0).muli(1e9).reshape('c', c.mb, 1, 1, c.t);
             scores.addi(bias);
         }
-        Nd4j.exec(new SoftMax(scores, scores, -1));
-        c.probs = scores;
-        INDArray ctxHeads = Nd4j.matmul(c.probs, c.vh, false, false, false);          // [mb, nh, T, d]
-        c.ctx = mgr.dup(keep, ctxHeads.permute(0, 2, 1, 3), 'c').reshape('c', n, hidden);
+        c.probs = softmaxLastDim(scores, mgr);
+        INDArray ctxHeads = mgr.createUninitialized(ArrayType.FF_WORKING_MEM, dataType, new long[]{c.mb, nh, c.t, d}, 'c');
+        Nd4j.matmul(c.probs, c.vh, ctxHeads, false, false, false);
+        c.ctx = mgr.createUninitialized(keep, dataType, new long[]{c.mb, c.t, nh, d}, 'c');
+        c.ctx.assign(ctxHeads.permute(0, 2, 1, 3));
+        c.ctx = c.ctx.reshape('c', n, hidden);
 
         INDArray attnOut = project(c, Projection.ATTENTION_OUTPUT, c.ctx, mgr, keep);
         attnOut.addi(c.x);
@@ -189,10 +207,15 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         // FFN: GELU(h1·Wi + bi)·Wo + bo, residual, LayerNorm.
         c.inter = project(c, Projection.INTERMEDIATE, c.h1, mgr, keep);
         c.cdf = mgr.createUninitialized(keep, dataType, c.inter.shape(), 'c');
-        Nd4j.exec(new Erf(c.inter.mul(INV_SQRT2), c.cdf));
+        c.cdf.assign(c.inter).muli(INV_SQRT2);
+        Nd4j.exec(new Erf(c.cdf, c.cdf));
         c.cdf.addi(1.0).muli(0.5);
-        c.gelu = mgr.createUninitialized(keep, dataType, c.inter.shape(), 'c');
-        c.gelu.assign(c.inter).muli(c.cdf);
+        if (training) {
+            c.gelu = mgr.createUninitialized(keep, dataType, c.inter.shape(), 'c');
+            c.gelu.assign(c.inter).muli(c.cdf);
+        } else {
+            c.gelu = c.cdf.muli(c.inter); // inference keeps neither Φ nor the pre-activation
+        }
         INDArray ffn = project(c, Projection.OUTPUT, c.gelu, mgr, keep);
         ffn.addi(c.h1);
         c.invStd2 = mgr.createUninitialized(keep, dataType, new long[]{n, 1}, 'c');
@@ -202,6 +225,85 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
             c.probs = null;
         }
         return c;
+    }
+
+    /**
+     * {@code x·[Wq | Wk | Wv] + [bq | bk | bv]} as one GEMM, {@code [N, 3H]}; with adapters each third of the weight is
+     * folded ({@code W + s·(A⊙M)ᵀ·Bᵀ}) and, when training, keeps {@code h = x·(A⊙M)ᵀ} per module. Keeps the
+     * concatenated weight for the input gradient when training.
+     */
+    private INDArray projectQkv(Cache c, LayerWorkspaceMgr mgr) {
+        long h = block().getHidden();
+        INDArray x = c.x;
+        INDArray w = mgr.createUninitialized(c.training ? ArrayType.ACTIVATIONS : ArrayType.FF_WORKING_MEM, dataType,
+                new long[]{h, 3 * h}, 'c');
+        INDArray b = mgr.createUninitialized(ArrayType.FF_WORKING_MEM, dataType, new long[]{1, 3 * h}, 'c');
+        PriLoraBertBlock adapted = adapted();
+        for (int j = 0; j < QKV.length; j++) {
+            Projection p = QKV[j];
+            INDArray wp = getParam(BertBlock.weightKey(p));
+            if (adapted != null) {
+                AdapterModule s = adapted.module(p);
+                INDArray aEff = effectiveA(s);
+                // Nd4j.gemm cannot write into a column view, so the rank-r update goes into a copy of W first.
+                wp = LoraLinear.foldInto(mgr.dup(ArrayType.FF_WORKING_MEM, wp, 'c'), aEff, getParam(s.bKey()), adapted.loraScale());
+                if (c.training) {
+                    INDArray hp = mgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, new long[]{x.size(0), s.rank()}, 'c');
+                    Nd4j.gemm(x, aEff, hp, false, true, 1.0, 0.0);
+                    c.h[p.ordinal()] = hp;
+                }
+            }
+            w.get(NDArrayIndex.all(), third(j, h)).assign(wp);
+            b.get(NDArrayIndex.all(), third(j, h)).assign(getParam(BertBlock.biasKey(p)));
+        }
+        INDArray out = mgr.createUninitialized(ArrayType.FF_WORKING_MEM, dataType, new long[]{x.size(0), 3 * h}, 'c');
+        Nd4j.gemm(x, w, out, false, false, 1.0, 0.0);
+        out.addiRowVector(b);
+        if (adapted == null && projectionDelta != null) {
+            // The hook gets a contiguous [N, H] array: row views of a column view of out are not reliable in ND4J.
+            INDArray part = mgr.createUninitialized(ArrayType.FF_WORKING_MEM, dataType, new long[]{x.size(0), h}, 'c');
+            for (int j = 0; j < QKV.length; j++) {
+                INDArray cols = out.get(NDArrayIndex.all(), third(j, h));
+                part.assign(cols);
+                projectionDelta.addTo(QKV[j], x, part, c.t);
+                cols.assign(part);
+            }
+        }
+        if (c.training) {
+            c.wQkv = w;
+        }
+        return out;
+    }
+
+    /** Columns {@code [j·h, (j+1)·h)}: query, key or value in the concatenated layout. */
+    private static INDArrayIndex third(int j, long h) {
+        return NDArrayIndex.interval(j * h, (j + 1) * h);
+    }
+
+    /** {@code heads[j]} of a contiguous {@code [3, mb, nh, T, d]} array, as a contiguous view. */
+    private static INDArray slice(INDArray heads, int j) {
+        return heads.get(NDArrayIndex.point(j), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all());
+    }
+
+    /**
+     * In place over the last dimension: {@code exp(s - max)/Σ exp(s - max)}, with the row sums as one GEMV against
+     * ones (ND4J's softmax op and its sum reduction over the last axis are slower than max, exp and a GEMV).
+     */
+    private INDArray softmaxLastDim(INDArray scores, LayerWorkspaceMgr mgr) {
+        long t = scores.size(-1);
+        INDArray s2 = scores.reshape('c', scores.length() / t, t);
+        s2.subiColumnVector(s2.max(true, 1));
+        Nd4j.exec(new Exp(s2, s2));
+        s2.diviColumnVector(rowSums(s2, mgr, ArrayType.FF_WORKING_MEM));
+        return scores;
+    }
+
+    /** {@code [rows, 1]} row sums of a 2-D array as {@code m·ones}. */
+    private INDArray rowSums(INDArray m, LayerWorkspaceMgr mgr, ArrayType type) {
+        INDArray ones = mgr.createUninitialized(type, dataType, new long[]{m.size(1), 1}, 'c').assign(1.0);
+        INDArray sums = mgr.createUninitialized(type, dataType, new long[]{m.size(0), 1}, 'c');
+        Nd4j.gemm(m, ones, sums, false, false, 1.0, 0.0);
+        return sums;
     }
 
     /** {@code u·W + b} plus the adapter term (or plain, for a plain block); keeps {@code h = u·(A⊙M)ᵀ}. */
@@ -223,7 +325,7 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         // [N, out] output here, and none over the [N, in] input gradient in backprop (δ·W_effᵀ covers both paths).
         AdapterModule s = adapted.module(p);
         INDArray aEff = effectiveA(s);
-        INDArray wEff = LoraLinear.foldInto(mgr.dup(ArrayType.ACTIVATIONS, w, 'c'), aEff, getParam(s.bKey()), adapted.loraScale());
+        INDArray wEff = LoraLinear.foldInto(mgr.dup(c.training ? ArrayType.ACTIVATIONS : ArrayType.FF_WORKING_MEM, w, 'c'), aEff, getParam(s.bKey()), adapted.loraScale());
         Nd4j.gemm(u, wEff, out, false, false, 1.0, 0.0);
         out.addiRowVector(b);
         if (c.training) {
@@ -243,12 +345,6 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
     /** {@code [N, H]} → contiguous {@code [mb, nh, T, d]}. */
     private INDArray toHeads(INDArray x2d, Cache c, int nh, int d, LayerWorkspaceMgr mgr, ArrayType type) {
         return mgr.dup(type, x2d.reshape('c', c.mb, c.t, nh, d).permute(0, 2, 1, 3), 'c');
-    }
-
-    /** {@code [mb, nh, T, d]} → contiguous {@code [N, H]}. */
-    private static INDArray fromHeads(INDArray heads, Cache c, LayerWorkspaceMgr mgr, ArrayType type) {
-        long hidden = heads.size(1) * heads.size(3);
-        return mgr.dup(type, heads.permute(0, 2, 1, 3), 'c').reshape('c', c.mb * c.t, hidden);
     }
 
     /** In place: {@code r ← (r - mean)/sqrt(var + eps)} per row (biased variance); writes 1/sqrt(var + eps). */
@@ -284,8 +380,11 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         INDArray dr2 = normBackward(dy, c.xhat2, c.invStd2, Norm.OUTPUT);
         // Output projection (input GELU), then GELU'(inter) = Φ + inter·φ(inter).
         INDArray dGelu = projectBackward(c, Projection.OUTPUT, dr2, c.gelu, null, workspaceMgr);
-        INDArray pdf = c.inter.mul(c.inter).muli(-0.5);
-        pdf = Transforms.exp(pdf, false).muli(INV_SQRT_2PI).muli(c.inter).addi(c.cdf);
+        INDArray pdf = workspaceMgr.createUninitialized(work, dataType, c.inter.shape(), 'c');
+        pdf.assign(c.inter).muli(c.inter).muli(-0.5);
+        Nd4j.exec(new ScalarMax(pdf, MIN_GELU_EXPONENT));
+        Nd4j.exec(new Exp(pdf, pdf));
+        pdf.muli(INV_SQRT_2PI).muli(c.inter).addi(c.cdf);
         INDArray dInter = dGelu.muli(pdf);
         // Intermediate projection (input h1); the residual adds dr2 to h1's gradient.
         INDArray dh1 = projectBackward(c, Projection.INTERMEDIATE, dInter, c.h1, null, workspaceMgr);
@@ -294,18 +393,24 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         // Attention output projection (input ctx); the residual passes dr1 to x.
         INDArray dCtx = projectBackward(c, Projection.ATTENTION_OUTPUT, dr1, c.ctx, null, workspaceMgr);
         INDArray dCtxH = toHeads(dCtx, c, nh, d, workspaceMgr, work);
-        INDArray dP = Nd4j.matmul(dCtxH, c.vh, false, true, false);                 // [mb, nh, T, T]
-        INDArray dVh = Nd4j.matmul(c.probs, dCtxH, true, false, false);             // [mb, nh, T, d]
+        INDArray dP = workspaceMgr.createUninitialized(work, dataType, c.probs.shape(), 'c');
+        Nd4j.matmul(dCtxH, c.vh, dP, false, true, false);                            // [mb, nh, T, T]
+        INDArray dHeads = workspaceMgr.createUninitialized(work, dataType, new long[]{3, c.mb, nh, c.t, d}, 'c');
+        Nd4j.matmul(c.probs, dCtxH, slice(dHeads, 2), true, false, false);             // dV [mb, nh, T, d]
         // Softmax backward: dS = P ⊙ (dP - Σ_j dP⊙P), then the 1/√d scale.
-        INDArray rowDot = dP.mul(c.probs).sum(true, 3);
-        INDArray dS = dP.subi(rowDot).muli(c.probs).muli(1.0 / Math.sqrt(d));
-        INDArray dQh = Nd4j.matmul(dS, c.kh, false, false, false);
-        INDArray dKh = Nd4j.matmul(dS, c.qh, true, false, false);
+        long rows = c.probs.length() / c.t;
+        INDArray p2 = c.probs.reshape('c', rows, c.t);
+        INDArray dS2 = dP.reshape('c', rows, c.t);
+        INDArray dotTerms = workspaceMgr.createUninitialized(work, dataType, new long[]{rows, c.t}, 'c').assign(dS2).muli(p2);
+        dS2.subiColumnVector(rowSums(dotTerms, workspaceMgr, work)).muli(p2).muli(1.0 / Math.sqrt(d));
+        Nd4j.matmul(dP, c.kh, slice(dHeads, 0), false, false, false);                 // dQ
+        Nd4j.matmul(dP, c.qh, slice(dHeads, 1), true, false, false);                  // dK
+        // [3, mb, nh, T, d] → [mb, T, 3, nh, d] = [N, 3H], the column layout of projectQkv's output.
+        INDArray dQkv = workspaceMgr.createUninitialized(work, dataType, new long[]{c.mb, c.t, 3, nh, d}, 'c');
+        dQkv.assign(dHeads.permute(1, 3, 0, 2, 4));
         INDArray dx = workspaceMgr.createUninitialized(work, dataType, new long[]{n, hidden}, 'c');
         dx.assign(dr1);
-        projectBackward(c, Projection.QUERY, fromHeads(dQh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
-        projectBackward(c, Projection.KEY, fromHeads(dKh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
-        projectBackward(c, Projection.VALUE, fromHeads(dVh, c, workspaceMgr, work), c.x, dx, workspaceMgr);
+        qkvBackward(c, dQkv.reshape('c', n, 3L * hidden), dx, workspaceMgr);
 
         Gradient g = new DefaultGradient();
         for (String key : paramTable.keySet()) {
@@ -314,6 +419,32 @@ public class PriLoraBertBlockRuntime extends SameDiffLayer implements AdapterSta
         INDArray epsOut = workspaceMgr.dup(ArrayType.ACTIVATION_GRAD, dx.reshape('c', c.mb, c.t, hidden).permute(0, 2, 1), 'c');
         cache = null;
         return new Pair<>(g, epsOut);
+    }
+
+    /**
+     * Gradient through the concatenated query/key/value projection given {@code delta = dL/d(x·[Wq|Wk|Wv] + b)}
+     * ({@code [N, 3H]}): writes the trained parameters' gradients and adds {@code δ·[Wq|Wk|Wv]ᵀ} to {@code dx}.
+     */
+    private void qkvBackward(Cache c, INDArray delta, INDArray dx, LayerWorkspaceMgr mgr) {
+        long h = block().getHidden();
+        PriLoraBertBlock adapted = adapted();
+        if (adapted == null) {
+            INDArray gw = mgr.createUninitialized(ArrayType.BP_WORKING_MEM, dataType, new long[]{h, 3 * h}, 'c');
+            Nd4j.gemm(c.x, delta, gw, true, false, 1.0, 0.0);                          // xᵀ·δ
+            INDArray gb = columnSums(delta);
+            for (int j = 0; j < QKV.length; j++) {
+                gradTable.get(BertBlock.weightKey(QKV[j])).assign(gw.get(NDArrayIndex.all(), third(j, h)));
+                gradTable.get(BertBlock.biasKey(QKV[j])).assign(gb.get(NDArrayIndex.all(), third(j, h)));
+            }
+        } else {
+            for (int j = 0; j < QKV.length; j++) {
+                AdapterModule s = adapted.module(QKV[j]);
+                LoraLinear.adapterGradients(delta.get(NDArrayIndex.all(), third(j, h)), c.x, c.h[QKV[j].ordinal()],
+                        getParam(s.bKey()), s.maskKey() == null ? null : getParam(s.maskKey()), adapted.loraScale(),
+                        gradTable.get(s.aKey()), gradTable.get(s.bKey()));
+            }
+        }
+        Nd4j.gemm(delta, c.wQkv, dx, false, true, 1.0, 1.0);                            // δ·[Wq|Wk|Wv]ᵀ (folded)
     }
 
     /**
