@@ -36,8 +36,15 @@ import java.util.concurrent.Callable;
  * the GEMM reference rate is measured in the same run. Also: the cost of one pruning step, updater state bytes,
  * off-heap memory, and (with {@code --scaling}) PRILoRA step time over rank, sequence length and batch size.
  *
+ * <p>PyTorch anchor: unless {@code --no-pytorch}, {@code pytorch/encoder_step.py} runs the same encoder in PyTorch
+ * (full fine-tuning, LoRA r = 8, linear ranks 4 → 12 without PRILoRA's statistics and pruning; one thread) as a
+ * subprocess ({@link PyTorchAnchor}), one step per round next to the matching Java variant, so the ratios ours /
+ * PyTorch come from the same minutes of the machine. Without python, torch or Debian's OpenBLAS the result says
+ * {@code "pytorch": {"skipped": "<reason>"}} and the rest runs as before.
+ *
  * <p>Rerun: {@code mvn -B -q install -DskipTests && mvn -B -q -pl samples/benchmarks initialize exec:exec
- * -Dexec.args="-Xmx8g -classpath %classpath org.prilora.bench.EncoderBenchmark --scaling --out ../../docs/benchmarks"}
+ * -Dexec.args="-Xmx8g -Dorg.bytedeco.javacpp.maxbytes=6G -Dorg.bytedeco.javacpp.maxphysicalbytes=10G -classpath
+ * %classpath org.prilora.bench.EncoderBenchmark --scaling --python /usr/bin/python3 --out ../../docs/benchmarks"}
  */
 @Command(name = "encoder-benchmark", mixinStandardHelpOptions = true, description = "Full FT vs LoRA vs PRILoRA step time on a MiniLM-sized encoder.")
 public final class EncoderBenchmark implements Callable<Integer> {
@@ -50,6 +57,22 @@ public final class EncoderBenchmark implements Callable<Integer> {
     int seq = 64;
     @Option(names = "--scaling", description = "Also time PRILoRA over ranks, sequence lengths and batch sizes.")
     boolean scaling;
+    @Option(names = "--no-pytorch", description = "Leave out the PyTorch anchor.")
+    boolean noPytorch;
+    @Option(names = "--python", description = "Interpreter of the PyTorch anchor; it must import torch (Debian's "
+            + "python3-torch: /usr/bin/python3) (default: ${DEFAULT-VALUE}).")
+    String python = "python3";
+    @Option(names = "--torch-script", description = "The PyTorch anchor script (default: ${DEFAULT-VALUE}, relative to samples/benchmarks).")
+    Path torchScript = Path.of("pytorch", "encoder_step.py");
+    @Option(names = "--torch-openblas", description = "Directory of Debian's OpenBLAS libblas.so.3, put first on the "
+            + "anchor's LD_LIBRARY_PATH; 'none' keeps the BLAS torch links (Debian: the reference BLAS, ~6 GFLOPS) "
+            + "(default: ${DEFAULT-VALUE}).")
+    String torchOpenblas = PyTorchAnchor.DEFAULT_OPENBLAS_DIR;
+    @Option(names = "--torch-timeout", description = "Longest wait in seconds for one PyTorch answer (default: ${DEFAULT-VALUE}).")
+    long torchTimeout = 600;
+
+    /** PyTorch anchor variant of each Java variant it is compared with (lora-graph has none). */
+    static final Map<String, String> TORCH_OF = Map.of("full", "full", "lora", "lora", "prilora", "linear");
 
     static final BertConfig MINILM = new BertConfig(30522, 384, 6, 12, 1536, 512, 2, 1e-12);
 
@@ -95,9 +118,18 @@ public final class EncoderBenchmark implements Callable<Integer> {
 
     /** Forward FLOPs per token of the 6 blocks (projections + attention), the standard 2·m·n·k count. */
     static double forwardFlopsPerToken(int t) {
-        double h = MINILM.hidden();
-        double f = MINILM.intermediate();
-        return MINILM.numLayers() * (2 * (4 * h * h + 2 * h * f) + 2 * 2 * t * h);
+        return forwardFlopsPerToken(MINILM, t);
+    }
+
+    /**
+     * Forward FLOPs per token of an encoder's blocks at sequence length {@code t}: the six projections
+     * ({@code 2·(4h² + 2hf)}) and the two attention matmuls ({@code 2·2·t·h}); embeddings, pooling and the head are
+     * left out (under 0.1%).
+     */
+    static double forwardFlopsPerToken(BertConfig c, int t) {
+        double h = c.hidden();
+        double f = c.intermediate();
+        return c.numLayers() * (2 * (4 * h * h + 2 * h * f) + 2 * 2 * t * h);
     }
 
     /**
@@ -140,29 +172,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
      * its one-line answer.
      */
     static Map<String, Object> memoryInChildJvm(String variant, int mb, int t) throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        long xmx = Runtime.getRuntime().maxMemory();
-        Process p = new ProcessBuilder(java, "-Xmx" + (xmx >> 20) + "m", "-cp", System.getProperty("java.class.path"),
-                MemoryProbe.class.getName(), variant, Integer.toString(mb), Integer.toString(t))
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        String answer = null;
-        try (java.io.BufferedReader r = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()))) {
-            for (String line; (line = r.readLine()) != null; ) {
-                if (line.startsWith(MemoryProbe.PREFIX)) {
-                    answer = line.substring(MemoryProbe.PREFIX.length());
-                }
-            }
-        }
-        int rc = p.waitFor();
-        if (rc != 0 || answer == null) {
-            throw new IllegalStateException("memory probe for '" + variant + "' failed (exit code " + rc + ")");
-        }
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (String kv : answer.trim().split(" ")) {
-            String[] parts = kv.split("=");
-            m.put(parts[0], Long.parseLong(parts[1]));
-        }
-        return m;
+        return ChildJvm.probe(MemoryProbe.class, variant, Integer.toString(mb), Integer.toString(t));
     }
 
     /**
@@ -171,7 +181,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
      * per-step memory of forward and backward passes), and the Java heap in use after a GC.
      */
     public static final class MemoryProbe {
-        static final String PREFIX = "MEMORY ";
+        static final String PREFIX = ChildJvm.PREFIX;
 
         /**
          * Child-JVM entry point.
@@ -192,13 +202,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
             System.gc();
             Runtime rt = Runtime.getRuntime();
             long heap = rt.totalMemory() - rt.freeMemory();
-            long peakRss = -1;
-            Path status = Path.of("/proc/self/status");   // Linux; elsewhere the peak stays -1 (unknown)
-            for (String line : Files.exists(status) ? Files.readAllLines(status) : List.<String>of()) {
-                if (line.startsWith("VmHWM:")) {
-                    peakRss = Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024L;
-                }
-            }
+            long peakRss = ChildJvm.procStatusBytes("VmHWM");   // Linux; elsewhere -1 (unknown)
             System.out.println(PREFIX + "peakRssBytes=" + peakRss + " workspaceBytes=" + workspaces + " heapBytesAfterGc=" + heap);
             System.exit(0);
         }
@@ -207,8 +211,9 @@ public final class EncoderBenchmark implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Map<String, Object> json = options.begin("MiniLM-sized encoder training step", "mvn -B -q -pl samples/benchmarks "
-                + "initialize exec:exec -Dexec.args=\"-Xmx8g -classpath %classpath org.prilora.bench.EncoderBenchmark"
-                + (scaling ? " --scaling" : "") + " --out <dir>\"");
+                + "initialize exec:exec -Dexec.args=\"-Xmx8g -Dorg.bytedeco.javacpp.maxbytes=6G -Dorg.bytedeco.javacpp.maxphysicalbytes=10G"
+                + " -classpath %classpath org.prilora.bench.EncoderBenchmark" + (scaling ? " --scaling" : "")
+                + (noPytorch ? " --no-pytorch" : " --python " + python) + " --out <dir>\"");
         double gemm = BenchOptions.gemmReference(batch * seq, 384, 1536);
         DataSet ds = data(batch, seq);
 
@@ -223,13 +228,32 @@ public final class EncoderBenchmark implements Callable<Integer> {
             nets.put(v, encoder(v, "prilora".equals(v) ? RankSchedule.linear(4, 12) : RankSchedule.uniform(8)));
             nets.get(v).fit(ds);
         }
+        Map<String, Object> pytorchJson = new LinkedHashMap<>();
+        PyTorchAnchor torch = startPyTorch(pytorchJson);
         Interleaved bench = new Interleaved();
-        nets.forEach((v, n) -> bench.add(v, () -> n.fit(ds)));
+        nets.forEach((v, n) -> {
+            bench.add(v, () -> n.fit(ds));
+            if (torch != null && TORCH_OF.containsKey(v)) {
+                // right after its Java counterpart: the pair sees the same moment of the shared machine
+                bench.addReported(torchName(v), () -> torch.step(TORCH_OF.get(v)));
+            }
+        });
         // The GEMM rate is measured again in every round, between the variants, and the best of the run is the
         // reference: one measurement at the start can catch a busy moment of the shared machine.
         double[] gemmBest = {gemm};
         bench.add("gemm-reference", () -> gemmBest[0] = Math.max(gemmBest[0], GemmReference.gflops(batch * seq, 384, 1536, 5)));
-        Map<String, Interleaved.Timing> t = bench.run(options.warmup, options.rounds);
+        double[] torchGemmBest = {0};
+        if (torch != null) {
+            bench.add("pytorch-gemm-reference", () -> torchGemmBest[0] = Math.max(torchGemmBest[0], torch.gemmGflops(batch * seq, 384, 1536, 5)));
+        }
+        Map<String, Interleaved.Timing> t;
+        try {
+            t = bench.run(options.warmup, options.rounds);
+        } finally {
+            if (torch != null) {
+                torch.close();
+            }
+        }
         gemm = gemmBest[0];
         System.out.printf("GEMM reference, best of the run: %.1f GFLOPS%n", gemm);
 
@@ -249,6 +273,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
             m.put("trainableParams", s.trainableParams());
             m.put("updaterStateBytes", updaterBytes);
             m.putAll(memory.get(v));
+            m.put("usefulGflopPerStep", flops / 1e9);
             m.put("usefulGflops", gflops);
             m.put("fractionOfGemm", gflops / gemm);
             variants.put(v, m);
@@ -305,6 +330,10 @@ public final class EncoderBenchmark implements Callable<Integer> {
         json.put("statisticsPerStepMs", statsMs);
         json.put("forwardMinMs", fwdMs);
         json.put("forwardGflops", fwdGflops);
+        if (torch != null) {
+            pytorchResults(pytorchJson, torch, t, variants, fwd, gemm, torchGemmBest[0]);
+        }
+        json.put("pytorch", pytorchJson);
 
         if (scaling) {
             List<Map<String, Object>> rows = new ArrayList<>();
@@ -333,6 +362,111 @@ public final class EncoderBenchmark implements Callable<Integer> {
             }
         }, chart);
         return 0;
+    }
+
+    private static String torchName(String javaVariant) {
+        return "pytorch-" + TORCH_OF.get(javaVariant);
+    }
+
+    /**
+     * Starts the PyTorch anchor, or records in {@code out} why not ({@code "skipped"}).
+     *
+     * @return the running anchor, or null
+     */
+    private PyTorchAnchor startPyTorch(Map<String, Object> out) {
+        if (noPytorch) {
+            out.put("skipped", "disabled (--no-pytorch)");
+            return null;
+        }
+        Path openblas = null;
+        if (!"none".equals(torchOpenblas)) {
+            openblas = Path.of(torchOpenblas);
+            if (!Files.isRegularFile(openblas.resolve("libblas.so.3"))) {
+                String reason = "Debian's OpenBLAS not found (no libblas.so.3 in " + openblas + "; see the README's install "
+                        + "step for the PyTorch anchor, or pass --torch-openblas none to time torch on the BLAS it links)";
+                System.out.println("PyTorch anchor skipped: " + reason);
+                out.put("skipped", reason);
+                return null;
+            }
+        }
+        try {
+            PyTorchAnchor a = PyTorchAnchor.start(python, torchScript, openblas, batch, seq, torchTimeout);
+            out.put("torch", a.info().path("torch").asText());
+            out.put("python", a.info().path("python").asText());
+            out.put("script", torchScript.toAbsolutePath().normalize().toString());
+            out.put("openblasDir", openblas == null ? null : openblas.toString());
+            out.put("threads", a.info().path("threads").asInt());
+            out.put("interopThreads", a.info().path("interopThreads").asInt());
+            List<String> libs = new ArrayList<>();
+            a.info().path("blasLibraries").forEach(n -> libs.add(n.asText()));
+            out.put("blasLibraries", libs);
+            Map<String, Object> env = new LinkedHashMap<>();
+            a.info().path("env").fields().forEachRemaining(e -> env.put(e.getKey(), e.getValue().isNull() ? null : e.getValue().asText()));
+            out.put("env", env);
+            System.out.printf("PyTorch anchor: torch %s (%s), BLAS %s%n", out.get("torch"), out.get("python"), libs);
+            return a;
+        } catch (PyTorchAnchor.Unavailable e) {
+            String reason = e.getMessage() + ("python3".equals(python) ? " (Debian's python3-torch is for /usr/bin/python3: "
+                    + "--python /usr/bin/python3)" : "");
+            System.out.println("PyTorch anchor skipped: " + reason);
+            out.put("skipped", reason);
+            return null;
+        }
+    }
+
+    /**
+     * The PyTorch part of the result: per anchor variant its step times, its parameter counts next to ours (the
+     * workloads must match), the same useful-FLOP rate as ours against both GEMM references, and the ratios ours /
+     * PyTorch by minima and by paired per-round medians.
+     */
+    private static void pytorchResults(Map<String, Object> out, PyTorchAnchor torch, Map<String, Interleaved.Timing> t,
+                                       Map<String, Object> variants, double fwdFlops, double gemm, double torchGemm) {
+        out.put("gemmReferenceGflops", torchGemm);
+        out.put("linearNote", "'linear' has PRILoRA's ranks (4 -> 12 by depth, the same 332,546 trainable parameters as "
+                + "LoRA r 8) and nothing else; our 'prilora' also measures the per-feature input norms of every projection "
+                + "in each training pass (our 'lora' pays that too), keeps their EMAs and prunes A every 10 steps");
+        Map<String, Object> tv = new LinkedHashMap<>();
+        Map<String, Object> ratios = new LinkedHashMap<>();
+        System.out.println("trainable parameters, ours vs the PyTorch anchor:");
+        for (Map.Entry<String, String> e : new java.util.TreeMap<>(TORCH_OF).entrySet()) {
+            String ours = e.getKey();
+            String theirs = e.getValue();
+            Interleaved.Timing tt = t.get(torchName(ours));
+            long javaParams = ((Number) ((Map<?, ?>) variants.get(ours)).get("trainableParams")).longValue();
+            double flops = ("full".equals(ours) ? 3 : 2) * fwdFlops;
+            double gflops = flops / (tt.minMs() / 1e3) / 1e9;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("comparedWith", ours);
+            List<Integer> ranks = new ArrayList<>();
+            torch.info().path("variants").path(theirs).path("ranks").forEach(r -> ranks.add(r.asInt()));
+            m.put("ranks", ranks);   // 0 = no adapter (full fine-tuning)
+            m.put("stepMinMs", tt.minMs());
+            m.put("stepMedianMs", tt.medianMs());
+            m.put("samplesMs", tt.samplesMs());
+            m.put("trainableParams", torch.trainableParams(theirs));
+            m.put("javaTrainableParams", javaParams);
+            m.put("trainableParamsMatch", torch.trainableParams(theirs) == javaParams);
+            m.put("usefulGflopPerStep", flops / 1e9);
+            m.put("usefulGflops", gflops);
+            m.put("fractionOfPytorchGemm", torchGemm > 0 ? gflops / torchGemm : null);
+            m.put("fractionOfJavaGemm", gflops / gemm);
+            tv.put(theirs, m);
+            System.out.printf("  %-8s %,11d   PyTorch %-7s %,11d   %s%n", ours, javaParams, theirs, torch.trainableParams(theirs),
+                    torch.trainableParams(theirs) == javaParams ? "match" : "DIFFER");
+        }
+        for (String[] pair : new String[][]{{"full", "full"}, {"prilora", "lora"}, {"lora", "lora"}, {"prilora", "linear"}}) {
+            Interleaved.Timing ours = t.get(pair[0]);
+            Interleaved.Timing theirs = t.get("pytorch-" + pair[1]);
+            String key = pair[0] + "OverPytorch" + Character.toUpperCase(pair[1].charAt(0)) + pair[1].substring(1);
+            ratios.put(key + "Min", ours.minMs() / theirs.minMs());
+            ratios.put(key + "Median", ours.medianMs() / theirs.medianMs());
+            ratios.put(key + "PairedMedian", ours.pairedMedianRatio(theirs));
+            System.out.printf("ours %-7s / PyTorch %-6s step: %.3f (min), %.3f (paired median)   [%.1f vs %.1f ms min]%n",
+                    pair[0], pair[1], ours.minMs() / theirs.minMs(), ours.pairedMedianRatio(theirs), ours.minMs(), theirs.minMs());
+        }
+        System.out.printf("PyTorch GEMM reference, best of the run: %.1f GFLOPS%n", torchGemm);
+        out.put("variants", tv);
+        out.put("ratios", ratios);
     }
 
     private Map<String, Object> scalePoint(String axis, int value, RankSchedule ranks, int mb, int t) {

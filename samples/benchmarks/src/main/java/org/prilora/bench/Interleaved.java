@@ -5,10 +5,13 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleSupplier;
 
 /**
  * Times several variants side by side in one process: after a warm-up of each, the variants run in
  * alternating rounds (A, B, C, A, B, C, …) so that machine noise hits them alike; reports min and median.
+ * A variant is timed here ({@link #add}) or times itself and reports its milliseconds ({@link #addReported}: a step
+ * run by another process, where the time of the request and answer is not part of the step).
  */
 public final class Interleaved {
 
@@ -30,7 +33,8 @@ public final class Interleaved {
         }
     }
 
-    private final Map<String, Runnable> variants = new LinkedHashMap<>();
+    /** One call of each variant, returning its time in milliseconds. */
+    private final Map<String, DoubleSupplier> variants = new LinkedHashMap<>();
 
     /**
      * Adds a variant.
@@ -40,7 +44,23 @@ public final class Interleaved {
      * @return this
      */
     public Interleaved add(String name, Runnable r) {
-        variants.put(name, r);
+        variants.put(name, () -> {
+            long t0 = System.nanoTime();
+            r.run();
+            return (System.nanoTime() - t0) / 1e6;
+        });
+        return this;
+    }
+
+    /**
+     * Adds a variant that measures itself.
+     *
+     * @param name its name in the result
+     * @param msOfOneCall runs one call (e.g. asks a subprocess for one training step) and returns its milliseconds
+     * @return this
+     */
+    public Interleaved addReported(String name, DoubleSupplier msOfOneCall) {
+        variants.put(name, msOfOneCall);
         return this;
     }
 
@@ -52,18 +72,16 @@ public final class Interleaved {
      * @return timing by variant name, in the order added
      */
     public Map<String, Timing> run(int warmup, int rounds) {
-        for (Runnable r : variants.values()) {
+        for (DoubleSupplier r : variants.values()) {
             for (int i = 0; i < warmup; i++) {
-                r.run();
+                r.getAsDouble();
             }
         }
         Map<String, List<Double>> samples = new LinkedHashMap<>();
         variants.keySet().forEach(k -> samples.put(k, new ArrayList<>()));
         for (int round = 0; round < rounds; round++) {
-            for (Map.Entry<String, Runnable> e : variants.entrySet()) {
-                long t0 = System.nanoTime();
-                e.getValue().run();
-                samples.get(e.getKey()).add((System.nanoTime() - t0) / 1e6);
+            for (Map.Entry<String, DoubleSupplier> e : variants.entrySet()) {
+                samples.get(e.getKey()).add(e.getValue().getAsDouble());
             }
         }
         Map<String, Timing> out = new LinkedHashMap<>();
