@@ -36,7 +36,7 @@ import java.util.concurrent.Future;
  * <p>{@code net} itself is the model being trained (checkpoint it with {@code PriLoraCheckpoints} between steps);
  * the workers' copies are made once, at construction. Not thread-safe: one thread drives it.
  */
-public final class LocalParallelTrainer implements AutoCloseable {
+public final class LocalParallelTrainer implements SyncTrainer {
     private final SyncDriver driver;
     private final ShardWorker[] workers;
     private final ExecutorService[] threads;
@@ -69,12 +69,13 @@ public final class LocalParallelTrainer implements AutoCloseable {
         }
     }
 
-    /** The driver (the trained network, its updater and the pruning core). */
+    @Override
     public SyncDriver driver() {
         return driver;
     }
 
     /** The network being trained (the one given to the constructor). */
+    @Override
     public Model model() {
         return driver.network();
     }
@@ -84,12 +85,12 @@ public final class LocalParallelTrainer implements AutoCloseable {
         return workers.length;
     }
 
-    /** One step on {@code globalBatch}. */
+    @Override
     public StepResult step(DataSet globalBatch) {
         return step(Batches.toMulti(globalBatch));
     }
 
-    /** One step on {@code globalBatch} (a ComputationGraph may have several inputs and outputs). */
+    @Override
     public StepResult step(MultiDataSet globalBatch) {
         int n = Batches.rows(globalBatch);
         int[] sizes = Batches.shardSizes(n, workers.length);

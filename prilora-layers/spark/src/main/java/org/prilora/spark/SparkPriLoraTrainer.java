@@ -4,12 +4,16 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.api.java.function.Function2;
 import org.apache.spark.broadcast.Broadcast;
 import org.deeplearning4j.nn.api.Model;
+import org.nd4j.linalg.dataset.api.DataSet;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.prilora.parallel.Batches;
 import org.prilora.parallel.BadRowException;
 import org.prilora.parallel.FlatValues;
 import org.prilora.parallel.ParallelConfig;
 import org.prilora.parallel.ShardResult;
 import org.prilora.parallel.StepResult;
 import org.prilora.parallel.SyncDriver;
+import org.prilora.parallel.SyncTrainer;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -37,12 +41,16 @@ import java.util.regex.Pattern;
  * }
  * }</pre>
  *
+ * <p>A training loop that makes its own batches on the driver (as {@code LocalParallelTrainer}'s callers do) calls
+ * {@link #step(MultiDataSet)} instead: the batch is cut into {@code sc.defaultParallelism()} shards (the executors'
+ * cores), which travel with the step's tasks.
+ *
  * <p>A failed task is retried by Spark (up to {@code spark.task.maxFailures}); a retry recomputes the same shard from
  * the same broadcast parameters, so the step is unchanged. A row that cannot be trained on fails the step with a
  * {@link BadRowException} naming its partition and row, before any update. {@code net} is the trained model:
  * checkpoint it between steps with {@code PriLoraCheckpoints}. One thread drives a trainer.
  */
-public final class SparkPriLoraTrainer implements AutoCloseable {
+public final class SparkPriLoraTrainer implements SyncTrainer {
     private static final Pattern BAD_ROW = Pattern.compile(Pattern.quote(BadRowException.class.getName()) + ": ([^\\n]*)");
 
     private final JavaSparkContext sc;
@@ -66,12 +74,12 @@ public final class SparkPriLoraTrainer implements AutoCloseable {
         this.treeDepth = treeDepth;
     }
 
-    /** The driver (the trained network, its updater and the pruning core). */
+    @Override
     public SyncDriver driver() {
         return driver;
     }
 
-    /** The network being trained. */
+    @Override
     public Model model() {
         return driver.network();
     }
@@ -87,6 +95,41 @@ public final class SparkPriLoraTrainer implements AutoCloseable {
             total = data.blocks().map(new ShardTask<>(id, model, params, data.converter(), data.template(),
                     driver.iteration(), driver.epoch(), batch)).treeReduce(new Sum(), treeDepth);
         } catch (Exception e) {   // Spark's job failures are SparkException, a checked exception thrown from Scala
+            throw badRowOr(e);
+        } finally {
+            params.destroy();
+        }
+        return driver.apply(total);
+    }
+
+    @Override
+    public StepResult step(DataSet globalBatch) {
+        return step(Batches.toMulti(globalBatch));
+    }
+
+    /**
+     * One step on a batch the driver holds: {@code sc.defaultParallelism()} contiguous shards (sizes differ by at
+     * most one row), one task each.
+     */
+    @Override
+    public StepResult step(MultiDataSet globalBatch) {
+        int n = Batches.rows(globalBatch);
+        int[] sizes = Batches.shardSizes(n, Math.max(1, sc.defaultParallelism()));
+        List<BatchShard> shards = new ArrayList<>(sizes.length);
+        int from = 0;
+        for (int j = 0; j < sizes.length; j++) {
+            if (sizes[j] > 0) {
+                shards.add(BatchShard.of(j, from, Batches.rows(globalBatch, from, from + sizes[j])));
+                from += sizes[j];
+            }
+        }
+        Broadcast<FlatValues> params = sc.broadcast(driver.shippedParams());
+        ShardResult total;
+        try {
+            total = sc.parallelize(shards, shards.size())
+                    .map(new BatchShardTask(id, model, params, driver.iteration(), driver.epoch()))
+                    .treeReduce(new Sum(), treeDepth);
+        } catch (Exception e) {
             throw badRowOr(e);
         } finally {
             params.destroy();

@@ -112,6 +112,45 @@ class SparkPriLoraTrainerTest {
         ParallelFixtures.assertSameTraining(ref, net, 1e-6);
     }
 
+    /** The driver makes the batches (as the main job's length bucketing does); Spark only computes the shards. */
+    @ParameterizedTest
+    @EnumSource(PruningMode.class)
+    void batchesHeldByTheDriverMatchSingleJvmTraining(PruningMode mode) {
+        MultiLayerNetwork start = ParallelFixtures.adaptedMlp(mode);
+        MultiLayerNetwork ref = single(start, 2);
+        MultiLayerNetwork net = start.clone();
+        try (SparkPriLoraTrainer t = new SparkPriLoraTrainer(sc, net, ParallelConfig.builder().pruning(SCHEDULE).build())) {
+            for (int e = 0; e < 2; e++) {
+                for (DataSet b : ParallelFixtures.batches(DATA, 10)) {   // 10, 10 and 3 rows over 2 shards
+                    t.step(b);
+                }
+                t.driver().endEpoch();
+            }
+        }
+        assertThat(net.getIterationCount()).isEqualTo(6);
+        assertThat(ParallelFixtures.zerosInA(ref)).isPositive();
+        ParallelFixtures.assertSameTraining(ref, net, 1e-6);
+    }
+
+    @Test
+    void aBadRowInABatchHeldByTheDriverIsNamedAndLeavesTheModelUnchanged() {
+        MultiLayerNetwork net = ParallelFixtures.adaptedMlp(PruningMode.REGROW);
+        DataSet nan = DATA.copy();
+        nan.getFeatures().putScalar(17, 3, Double.NaN);   // batch 1, position 7 → shard 1 (rows 5..9), its row 2
+        List<DataSet> batches = ParallelFixtures.batches(nan, 10);
+        try (SparkPriLoraTrainer t = new SparkPriLoraTrainer(sc, net, ParallelConfig.builder().pruning(SCHEDULE).build())) {
+            t.step(batches.get(0));
+            INDArray before = net.params().dup();
+            INDArray updater = net.getUpdater().getStateViewArray().dup();
+            assertThatThrownBy(() -> t.step(batches.get(1))).isInstanceOf(BadRowException.class)
+                    .hasMessageContaining("shard 1, row 2 of the shard (row 7 of the global batch of step 2)")
+                    .hasMessageContaining("features hold NaN or infinity");
+            assertThat(net.params()).isEqualTo(before);
+            assertThat(net.getUpdater().getStateViewArray()).isEqualTo(updater);
+            assertThat(net.getIterationCount()).isEqualTo(1);
+        }
+    }
+
     @Test
     void computationGraphMatchesSingleJvmTraining() {
         org.deeplearning4j.nn.graph.ComputationGraph start = ParallelFixtures.adaptedGraph(PruningMode.REGROW);
@@ -256,13 +295,17 @@ class SparkPriLoraTrainerTest {
 
         MultiLayerNetwork ref = start.clone();
         ref.setListeners(new PriLoraListener(SCHEDULE));
+        List<DataSet> batches = new ArrayList<>();
         for (int from = 0; from < rows.size(); from += 4) {
             List<MultiDataSet> ex = new ArrayList<>();
             for (TokenizedRow row : rows.subList(from, Math.min(rows.size(), from + 4))) {
                 ex.add(conv.toExample(row));
             }
             MultiDataSet b = org.nd4j.linalg.dataset.MultiDataSet.merge(ex);
-            ref.fit(new DataSet(b.getFeatures(0), b.getLabels(0), b.getFeaturesMaskArray(0), null));
+            batches.add(new DataSet(b.getFeatures(0), b.getLabels(0), b.getFeaturesMaskArray(0), null));
+        }
+        for (DataSet b : batches) {
+            ref.fit(b);
         }
 
         MultiLayerNetwork net = start.clone();
@@ -276,5 +319,13 @@ class SparkPriLoraTrainerTest {
         assertThat(ParallelFixtures.zerosInA(ref)).isPositive();
         ParallelFixtures.assertSameTraining(ref, net, 1e-6);
         assertThat(Batches.shardSizes(3, 2)).containsExactly(2, 1);
+
+        MultiLayerNetwork fed = start.clone();   // the same padded batches, made on the driver
+        try (SparkPriLoraTrainer t = new SparkPriLoraTrainer(sc, fed, ParallelConfig.builder().pruning(SCHEDULE).build())) {
+            for (DataSet b : batches) {
+                t.step(b);
+            }
+        }
+        ParallelFixtures.assertSameTraining(ref, fed, 1e-6);
     }
 }

@@ -190,6 +190,12 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
                     + "${DEFAULT-VALUE}); the same global batches and, up to float rounding, the same result.")
     int workers;
 
+    @Option(names = "--spark", paramLabel = "MASTER",
+            description = "Train adapter runs on a Spark cluster (master URL: local[N], spark://host:port, ...): the "
+                    + "executors compute the shards, this JVM keeps the network and takes the steps; the same result as "
+                    + "--workers. Needs the samples/spark module (README \"Scale out\").")
+    String spark;
+
     @Option(names = "--resume",
             description = "With --compare: reuse every run whose folder under --out/runs already holds a metrics.json "
                     + "with exactly that run's settings (an interrupted compare continues where it stopped).")
@@ -261,6 +267,8 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
         check(fullLr > 0 && fullLr < 1, "--full-lr", fullLr, "a number in (0, 1)");
         check(jobs >= 1 && jobs <= 64, "--jobs", jobs, "1..64");
         check(workers >= 1 && workers <= 64, "--workers", workers, "1..64");
+        check(spark == null || workers == 1, "--workers", workers, "1 (the default) with --spark: the cluster's cores are the workers");
+        check(spark == null || !spark.isBlank(), "--spark", "'" + spark + "'", "a Spark master URL such as local[2] or spark://host:7077");
         check(compareMethods != null && !compareMethods.isEmpty() && new HashSet<>(compareMethods).size() == compareMethods.size(),
                 "--compare-methods", compareMethods, "one or more distinct methods");
         check(loraRank >= 1 && loraRank <= 384, "--lora-rank", loraRank, "1..384");
@@ -298,6 +306,24 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
         Stopwatch total = Stopwatch.start();
         Nd4j.setDefaultDataTypes(DataType.FLOAT, DataType.FLOAT);
         stdout.println(commandLine);
+        ClusterBackend cluster = null;
+        if (spark != null) {
+            try {
+                cluster = ClusterBackend.connect(spark);
+            } catch (IllegalStateException e) {
+                throw new ParameterException(spec.commandLine(), e.getMessage());
+            }
+            stdout.println(cluster.describe());
+        }
+        if ((cluster != null || workers > 1) && (compare || !method.usesAdapters())) {
+            stdout.println("data-parallel training applies to the adapter methods; full and head-only runs train in this JVM");
+        }
+        try (ClusterBackend c = cluster) {
+            return run(s, total, cluster);
+        }
+    }
+
+    private int run(FineTuneSettings s, Stopwatch total, ClusterBackend cluster) throws Exception {
         AcceptabilityData data = LanguageToolAcceptability.load();
         stdout.print(data.summary());
         BertWeights weights = FineTuneRunner.loadWeights();
@@ -309,7 +335,7 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
                 prilora == lora ? "  (equal budget)" : "  (WARNING: budgets differ by " + (prilora - lora) + ")");
         // several runs at once print log lines (each names its run) instead of bars redrawn in place
         ProgressBars bars = compare && jobs > 1 ? new ProgressBars(false, stdout) : ProgressBars.forThisProcess();
-        try (FineTuneRunner runner = new FineTuneRunner(data, weights, bars, stdout, workers)) {
+        try (FineTuneRunner runner = new FineTuneRunner(data, weights, bars, stdout, workers, cluster)) {
             if (compare) {
                 List<RunResult> runs = CompareRuns.run(runner, s, compareMethods, seeds, jobs, out.resolve("runs"), stdout, resume,
                         partial -> {

@@ -17,6 +17,7 @@ import org.prilora.bert.OnnxBertReader;
 import org.prilora.config.PriLoraConfig;
 import org.prilora.parallel.LocalParallelTrainer;
 import org.prilora.parallel.ParallelConfig;
+import org.prilora.parallel.SyncTrainer;
 import org.prilora.samples.data.AcceptabilityData;
 import org.prilora.samples.data.AcceptabilityExample;
 import org.prilora.samples.data.AcceptabilitySampling;
@@ -69,6 +70,7 @@ public final class FineTuneRunner implements AutoCloseable {
     private final PrintStream out;
     private final TrainLoop loop;
     private final int workers;
+    private final ClusterBackend cluster;
     private final HeadOnlyBaseline headOnly;
     private final Map<Integer, BertTokenizer> tokenizers = new HashMap<>();
     private final Map<Integer, EncodedSplit[]> devTest = new HashMap<>();
@@ -92,6 +94,24 @@ public final class FineTuneRunner implements AutoCloseable {
      *                ({@link LocalParallelTrainer}, one thread each) when above 1
      */
     public FineTuneRunner(AcceptabilityData data, BertWeights weights, ProgressBars bars, PrintStream out, int workers) {
+        this(data, weights, bars, out, workers, null);
+    }
+
+    /**
+     * @param data    the acceptability data
+     * @param weights pretrained MiniLM weights
+     * @param bars    progress bar factory
+     * @param out     where progress messages go
+     * @param workers adapter runs train with this many synchronous data-parallel workers
+     *                ({@link LocalParallelTrainer}, one thread each) when above 1
+     * @param cluster when not null, adapter runs compute their shards there instead ({@code --spark}; workers must be 1)
+     */
+    public FineTuneRunner(AcceptabilityData data, BertWeights weights, ProgressBars bars, PrintStream out, int workers,
+                          ClusterBackend cluster) {
+        if (cluster != null && workers != 1) {
+            throw new IllegalArgumentException("workers: expected 1 with a cluster backend, got " + workers);
+        }
+        this.cluster = cluster;
         if (workers < 1) {
             throw new IllegalArgumentException("workers: expected >= 1, got " + workers);
         }
@@ -214,9 +234,10 @@ public final class FineTuneRunner implements AutoCloseable {
                 before.trainableParams(), before.totalParams(), before.trainablePercent(), s.runLearningRate());
 
         SparsityTrace sparsity = new SparsityTrace(LengthBatcher.batchesPerEpoch(train.size(), s.batchSize()) * s.epochs());
-        // --workers N: synchronous data parallelism on N threads, the same global batches and the same result
-        LocalParallelTrainer parallel = workers > 1 && adapters
-                ? new LocalParallelTrainer(net, ParallelConfig.builder().workers(workers).build()) : null;
+        // --workers N (threads) or --spark MASTER: synchronous data parallelism, the same global batches and result
+        SyncTrainer parallel = !adapters ? null
+                : cluster != null ? cluster.trainer(net, ParallelConfig.builder().build())
+                : workers > 1 ? new LocalParallelTrainer(net, ParallelConfig.builder().workers(workers).build()) : null;
         LongSupplier pruningSteps = parallel != null ? () -> parallel.driver().engine().progress().pruningStepsDone()
                 : listener != null ? listener::getPruningStepsDone : () -> 0L;
         Stopwatch training = Stopwatch.start();

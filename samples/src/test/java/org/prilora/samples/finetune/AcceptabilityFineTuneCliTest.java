@@ -153,6 +153,8 @@ class AcceptabilityFineTuneCliTest {
                 Arguments.of(List.of("--method", "bert"), List.of("'--method'", "bert", "prilora|lora|linear-unpruned|uniform-pruned|prilora-persistent|full|head-only")),
                 Arguments.of(List.of("--jobs", "0"), List.of("'--jobs'", "0", "1..64")),
                 Arguments.of(List.of("--workers", "65"), List.of("'--workers'", "65", "1..64")),
+                Arguments.of(List.of("--spark", "local[2]", "--workers", "2"), List.of("'--workers'", "2", "with --spark")),
+                Arguments.of(List.of("--spark", " "), List.of("'--spark'", "master URL")),
                 Arguments.of(List.of("--full-lr", "2"), List.of("'--full-lr'", "2", "(0, 1)")),
                 Arguments.of(List.of("--compare-methods", "lora,lora"), List.of("'--compare-methods'", "distinct")),
                 Arguments.of(List.of("--prune-mode", "sometimes"), List.of("'--prune-mode'", "sometimes", "REGROW")),
@@ -178,12 +180,22 @@ class AcceptabilityFineTuneCliTest {
     }
 
     @Test
+    void sparkWithoutTheSparkModuleSaysWhereItIsBeforeLoadingAnything() {
+        // the main job's module does not bring Spark: only samples/spark does
+        assertThatThrownBy(() -> Class.forName("org.apache.spark.SparkContext")).isInstanceOf(ClassNotFoundException.class);
+        String[] r = run("--spark", "local[2]");
+        assertThat(r[0]).isEqualTo("2");
+        assertThat(r[2]).contains("--spark local[2]: no cluster backend on the class path", "samples/spark");
+        assertThat(r[1]).doesNotContain("Acceptability data");
+    }
+
+    @Test
     void helpListsEveryOption() {
         String[] r = run("--help");
         assertThat(r[0]).isEqualTo("0");
         assertThat(r[1]).contains("--method", "--train-size", "--epochs", "--batch-size", "--lr", "--ranks", "--alpha",
                 "--prune-fraction", "--prune-interval", "--prune-start", "--ema-beta", "--prune-mode", "--seed", "--out",
-                "--max-length", "--compare", "--seeds", "--skip-test", "--lora-rank", "--[no-]balanced", "exec.args", "default: 4:12");
+                "--max-length", "--compare", "--seeds", "--workers", "--spark", "--skip-test", "--lora-rank", "--[no-]balanced", "exec.args", "default: 4:12");
     }
 
     @Test
