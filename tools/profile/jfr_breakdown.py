@@ -38,6 +38,16 @@ def classify(cls, method, line):
         if "uᵀ·δ" in text:
             return "weight-gradient GEMMs (full fine-tuning only)"
         return "adapter GEMMs and adds"
+    if method == "projectQkv":
+        return big if "gemm(x, w," in text else "adapter GEMMs and adds"
+    if method == "qkvBackward":
+        if "gemm(delta, c.wQkv" in text:
+            return big
+        if "xᵀ·δ" in text or "gradTable.get(BertBlock." in text or "columnSums" in text:
+            return "weight-gradient GEMMs (full fine-tuning only)"
+        return "adapter GEMMs and adds"
+    if method in ("softmaxLastDim", "rowSums") or "dotTerms" in text or "dS2" in text:
+        return "softmax (forward and backward)"
     if method == "project":
         return big if ("gemm(u, w," in text or "gemm(u, wEff" in text) else "adapter GEMMs and adds"
     if "matmul" in text:
@@ -60,9 +70,11 @@ def main():
     ap.add_argument("jfr_text", help="output of `jfr print --events jdk.NativeMethodSample,jdk.ExecutionSample --stack-depth 40`")
     ap.add_argument("--since", help="count samples from this wall-clock time (HH:MM:SS.mmm) on")
     ap.add_argument("--entry", default="StepProfile", help="count only samples whose stack holds this class (default: StepProfile)")
+    ap.add_argument("--detail", metavar="GROUP", help="also list the source lines charged to GROUP (a prefix of its name)")
     args = ap.parse_args()
     text = pathlib.Path(args.jfr_text).read_text(encoding="utf-8")
     counts = collections.Counter()
+    lines = collections.Counter()
     total = 0
     for event in text.split("jdk.")[1:]:
         frames = re.findall(r"^\s+([\w.$<>]+)\(.*?\)\s+line: (\d+)", event, re.M)
@@ -77,7 +89,11 @@ def main():
                 parts = f.split(".")
                 cls, method = parts[-2], parts[-1]
                 if cls in LINES:
-                    counts[classify(cls, method, int(line))] += 1
+                    group = classify(cls, method, int(line))
+                    counts[group] += 1
+                    if args.detail and group.startswith(args.detail):
+                        src = LINES[cls][int(line) - 1].strip() if int(line) <= len(LINES[cls]) else ""
+                        lines[f"{cls}.{method}:{line}  {src}"] += 1
                 elif cls == "InputNormStats":
                     counts["input statistics"] += 1
                 elif "updater" in f or "stepfunctions" in f or "Updater" in cls:
@@ -93,6 +109,8 @@ def main():
     for k, v in counts.most_common():
         print(f"| {k} | {100.0 * v / total:.1f}% |")
     print(f"\n{total} samples")
+    for k, v in lines.most_common(25):
+        print(f"{100.0 * v / total:5.1f}%  {k}")
 
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ import java.util.regex.Pattern;
  * }</pre>
  *
  * <p>A training loop that makes its own batches on the driver (as {@code LocalParallelTrainer}'s callers do) calls
- * {@link #step(MultiDataSet)} instead: the batch is cut into {@code sc.defaultParallelism()} shards (the executors'
- * cores), which travel with the step's tasks.
+ * {@link #step(MultiDataSet)} instead: the batch is cut into {@code sc.defaultParallelism()} shards (the executor
+ * cores registered at that step), which travel with the step's tasks.
  *
  * <p>A failed task is retried by Spark (up to {@code spark.task.maxFailures}); a retry recomputes the same shard from
  * the same broadcast parameters, so the step is unchanged. A row that cannot be trained on fails the step with a
@@ -109,11 +109,15 @@ public final class SparkPriLoraTrainer implements SyncTrainer {
 
     /**
      * One step on a batch the driver holds: {@code sc.defaultParallelism()} contiguous shards (sizes differ by at
-     * most one row), one task each.
+     * most one row), one task each. The shard count is read at every step: on a cluster it follows the executor
+     * cores registered by then (at least 2), so early steps may use fewer shards; results differ only by rounding.
      */
     @Override
     public StepResult step(MultiDataSet globalBatch) {
         int n = Batches.rows(globalBatch);
+        if (n == 0) {
+            return driver.apply(ShardResult.empty());   // as LocalParallelTrainer does
+        }
         int[] sizes = Batches.shardSizes(n, Math.max(1, sc.defaultParallelism()));
         List<BatchShard> shards = new ArrayList<>(sizes.length);
         int from = 0;
@@ -163,7 +167,10 @@ public final class SparkPriLoraTrainer implements SyncTrainer {
                 : new IllegalStateException("the Spark job of this step failed (model unchanged): " + e.getMessage(), e);
     }
 
-    /** Releases the broadcast network and this JVM's worker copies (executors drop theirs when they end). */
+    /**
+     * Releases the broadcast network and this JVM's worker copies. Other executor JVMs keep theirs until they end or
+     * until they have served {@value WorkerPool#TRAINERS_KEPT} newer trainers.
+     */
     @Override
     public void close() {
         model.destroy();

@@ -152,6 +152,39 @@ class SparkPriLoraTrainerTest {
     }
 
     @Test
+    void anExecutorKeepsTheNetworkCopiesOfItsLastFewTrainersOnly() {
+        MultiLayerNetwork start = ParallelFixtures.adaptedMlp(PruningMode.REGROW);
+        DataSet batch = ParallelFixtures.batches(DATA, 10).get(0);
+        List<SparkPriLoraTrainer> open = new ArrayList<>();
+        try {
+            for (int i = 0; i < WorkerPool.TRAINERS_KEPT + 2; i++) {   // never closed: as on a remote executor
+                SparkPriLoraTrainer t = new SparkPriLoraTrainer(sc, start.clone(),
+                        ParallelConfig.builder().pruning(SCHEDULE).build());
+                open.add(t);
+                t.step(batch);
+            }
+            assertThat(WorkerPool.trainers()).isEqualTo(WorkerPool.TRAINERS_KEPT);
+            open.get(0).step(batch);   // an evicted trainer still trains: its executors restore a copy again
+            assertThat(WorkerPool.trainers()).isEqualTo(WorkerPool.TRAINERS_KEPT);
+        } finally {
+            open.forEach(SparkPriLoraTrainer::close);
+        }
+        assertThat(WorkerPool.trainers()).isZero();
+    }
+
+    @Test
+    void anEmptyBatchHeldByTheDriverIsRejectedAsByTheLocalTrainer() {
+        MultiLayerNetwork net = ParallelFixtures.adaptedMlp(PruningMode.REGROW);
+        INDArray before = net.params().dup();
+        DataSet empty = new DataSet(Nd4j.zeros(DataType.DOUBLE, 0, 10), Nd4j.zeros(DataType.DOUBLE, 0, 3));
+        try (SparkPriLoraTrainer t = new SparkPriLoraTrainer(sc, net, ParallelConfig.builder().pruning(SCHEDULE).build())) {
+            assertThatThrownBy(() -> t.step(empty)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("the global batch has no examples");
+        }
+        assertThat(net.params()).isEqualTo(before);
+    }
+
+    @Test
     void computationGraphMatchesSingleJvmTraining() {
         org.deeplearning4j.nn.graph.ComputationGraph start = ParallelFixtures.adaptedGraph(PruningMode.REGROW);
         org.deeplearning4j.nn.graph.ComputationGraph ref = start.clone();

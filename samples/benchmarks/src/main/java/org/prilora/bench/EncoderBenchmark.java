@@ -65,8 +65,8 @@ public final class EncoderBenchmark implements Callable<Integer> {
     @Option(names = "--torch-script", description = "The PyTorch anchor script (default: ${DEFAULT-VALUE}, relative to samples/benchmarks).")
     Path torchScript = Path.of("pytorch", "encoder_step.py");
     @Option(names = "--torch-openblas", description = "Directory of Debian's OpenBLAS libblas.so.3, put first on the "
-            + "anchor's LD_LIBRARY_PATH; 'none' keeps the BLAS torch links (Debian: the reference BLAS, ~6 GFLOPS) "
-            + "(default: ${DEFAULT-VALUE}).")
+            + "anchor's LD_LIBRARY_PATH; 'none' keeps the BLAS torch links (Debian: the reference BLAS, ~6 GFLOPS); "
+            + "'auto' takes the apt-get install location, else the dpkg -x one of the README (default: ${DEFAULT-VALUE}).")
     String torchOpenblas = PyTorchAnchor.DEFAULT_OPENBLAS_DIR;
     @Option(names = "--torch-timeout", description = "Longest wait in seconds for one PyTorch answer (default: ${DEFAULT-VALUE}).")
     long torchTimeout = 600;
@@ -380,7 +380,7 @@ public final class EncoderBenchmark implements Callable<Integer> {
         }
         Path openblas = null;
         if (!"none".equals(torchOpenblas)) {
-            openblas = Path.of(torchOpenblas);
+            openblas = PyTorchAnchor.openblasDir(torchOpenblas);
             if (!Files.isRegularFile(openblas.resolve("libblas.so.3"))) {
                 String reason = "Debian's OpenBLAS not found (no libblas.so.3 in " + openblas + "; see the README's install "
                         + "step for the PyTorch anchor, or pass --torch-openblas none to time torch on the BLAS it links)";

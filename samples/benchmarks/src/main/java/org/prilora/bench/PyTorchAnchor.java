@@ -32,8 +32,30 @@ import java.util.concurrent.TimeUnit;
  */
 final class PyTorchAnchor implements AutoCloseable {
 
-    /** Where the README's install step unpacks Debian's {@code libopenblas0-pthread} (the {@code --torch-openblas} default). */
-    static final String DEFAULT_OPENBLAS_DIR = "/opt/debian-openblas/usr/lib/x86_64-linux-gnu/openblas-pthread";
+    /**
+     * The {@code --torch-openblas} default: the first of {@link #OPENBLAS_DIRS} that holds {@code libblas.so.3}.
+     */
+    static final String DEFAULT_OPENBLAS_DIR = "auto";
+
+    /**
+     * Where Debian's {@code libopenblas0-pthread} puts its {@code libblas.so.3}: installed with {@code apt-get install},
+     * or unpacked with {@code dpkg -x} under {@code /opt/debian-openblas} (the README's two install routes).
+     */
+    static final List<String> OPENBLAS_DIRS = List.of("/usr/lib/x86_64-linux-gnu/openblas-pthread",
+            "/opt/debian-openblas/usr/lib/x86_64-linux-gnu/openblas-pthread");
+
+    /** {@code dir}, or for {@code "auto"} the first of {@link #OPENBLAS_DIRS} holding {@code libblas.so.3} (else the first). */
+    static Path openblasDir(String dir) {
+        if (!DEFAULT_OPENBLAS_DIR.equals(dir)) {
+            return Path.of(dir);
+        }
+        for (String d : OPENBLAS_DIRS) {
+            if (Files.isRegularFile(Path.of(d, "libblas.so.3"))) {
+                return Path.of(d);
+            }
+        }
+        return Path.of(OPENBLAS_DIRS.get(0));
+    }
 
     /** Why the anchor could not run; {@link EncoderBenchmark} records the message as {@code "skipped"}. */
     static final class Unavailable extends Exception {

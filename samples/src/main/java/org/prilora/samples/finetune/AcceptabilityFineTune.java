@@ -308,11 +308,13 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
         stdout.println(commandLine);
         ClusterBackend cluster = null;
         if (spark != null) {
+            ClusterBackend.Factory factory;
             try {
-                cluster = ClusterBackend.connect(spark);
-            } catch (IllegalStateException e) {
+                factory = ClusterBackend.factory(spark);
+            } catch (java.util.NoSuchElementException e) {
                 throw new ParameterException(spec.commandLine(), e.getMessage());
             }
+            cluster = factory.connect(spark);
             stdout.println(cluster.describe());
         }
         if ((cluster != null || workers > 1) && (compare || !method.usesAdapters())) {

@@ -5,6 +5,7 @@ import org.prilora.parallel.ParallelConfig;
 import org.prilora.parallel.SyncTrainer;
 
 import java.util.Iterator;
+import java.util.NoSuchElementException;
 import java.util.ServiceLoader;
 
 /**
@@ -31,19 +32,20 @@ public interface ClusterBackend extends AutoCloseable {
     }
 
     /**
-     * Connects with the first registered factory.
+     * The first registered factory.
      *
-     * @param master the master URL
-     * @return the backend
-     * @throws IllegalStateException when no factory is on the class path, saying how to run with one
+     * @param master the master URL (for the message)
+     * @return the factory
+     * @throws NoSuchElementException when none is on the class path, saying how to run with one
      */
-    static ClusterBackend connect(String master) {
+    static Factory factory(String master) {
         Iterator<Factory> it = ServiceLoader.load(Factory.class).iterator();
         if (!it.hasNext()) {
-            throw new IllegalStateException("--spark " + master + ": no cluster backend on the class path. The Spark one is "
-                    + "in the samples/spark module; run the main job from there (mvn -B -q -pl samples/spark initialize "
-                    + "exec:exec -Dexec.args=\"... --spark " + master + "\", see README \"Scale out\")");
+            throw new NoSuchElementException("--spark " + master + ": no cluster backend on the class path. The Spark one "
+                    + "is in the samples/spark module; run the main job from there: mvn -B -q -pl samples/spark initialize "
+                    + "exec:exec -Dexec.args=\"-Xmx8g -classpath %classpath org.prilora.samples.finetune.AcceptabilityFineTune"
+                    + " --spark " + master + " ...\" (README \"Scale out\")");
         }
-        return it.next().connect(master);
+        return it.next();
     }
 }

@@ -40,15 +40,21 @@ public final class SparkClusterBackend implements ClusterBackend {
      * @return the backend (close it to stop the context)
      */
     public static SparkClusterBackend connect(String master) {
-        boolean ownClassPath = !master.startsWith("local") && !System.getProperties().containsKey("spark.jars")
+        boolean ownClassPath = !isLocal(master) && !System.getProperties().containsKey("spark.jars")
                 && !System.getProperties().containsKey("spark.executor.extraClassPath");
         quietSparkLogs();
         SparkConf conf = configure(new SparkConf(), master);   // new SparkConf() reads -Dspark.* properties
         JavaSparkContext sc = new JavaSparkContext(conf);
-        return new SparkClusterBackend(sc, String.format(Locale.ROOT, "Spark %s, master %s: %d shards per step (the "
-                        + "default parallelism)%s", sc.version(), master, sc.defaultParallelism(),
+        return new SparkClusterBackend(sc, String.format(Locale.ROOT, "Spark %s, master %s: each step's batch is cut "
+                        + "into sc.defaultParallelism() shards (%d now: the executor cores registered, at least 2)%s",
+                sc.version(), master, sc.defaultParallelism(),
                 ownClassPath ? "; executors use this JVM's class path (set spark.jars or spark.executor.extraClassPath "
                         + "where workers do not see the same paths)" : ""));
+    }
+
+    /** {@code local} and {@code local[...]} run the executors in this JVM ({@code local-cluster[...]} does not). */
+    static boolean isLocal(String master) {
+        return master.equals("local") || master.startsWith("local[");
     }
 
     /**
@@ -75,7 +81,7 @@ public final class SparkClusterBackend implements ClusterBackend {
             conf.setIfMissing("spark.executorEnv.OPENBLAS_CORETYPE", coretype);
         }
         conf.setIfMissing("spark.executor.extraJavaOptions", String.join(" ", executorJavaOptions()));
-        if (!master.startsWith("local") && !conf.contains("spark.jars") && !conf.contains("spark.executor.extraClassPath")) {
+        if (!isLocal(master) && !conf.contains("spark.jars") && !conf.contains("spark.executor.extraClassPath")) {
             conf.set("spark.executor.extraClassPath", System.getProperty("java.class.path"));
         }
         return conf;
