@@ -3,7 +3,6 @@ package org.prilora.parallel;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.nd4j.linalg.dataset.api.DataSet;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
 import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator;
@@ -83,11 +82,6 @@ public final class LocalParallelTrainer implements SyncTrainer {
     /** Number of workers. */
     public int workers() {
         return workers.length;
-    }
-
-    @Override
-    public StepResult step(DataSet globalBatch) {
-        return step(Batches.toMulti(globalBatch));
     }
 
     @Override

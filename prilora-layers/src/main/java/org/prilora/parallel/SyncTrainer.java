@@ -12,8 +12,10 @@ import org.nd4j.linalg.dataset.api.MultiDataSet;
  */
 public interface SyncTrainer extends AutoCloseable {
 
-    /** One step on {@code globalBatch}. */
-    StepResult step(DataSet globalBatch);
+    /** One step on {@code globalBatch}: the batch as a one-input, one-output MultiDataSet. */
+    default StepResult step(DataSet globalBatch) {
+        return step(Batches.toMulti(globalBatch));
+    }
 
     /** One step on {@code globalBatch} (a ComputationGraph may have several inputs and outputs). */
     StepResult step(MultiDataSet globalBatch);

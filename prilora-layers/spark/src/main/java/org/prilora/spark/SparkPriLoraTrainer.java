@@ -4,7 +4,6 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.api.java.function.Function2;
 import org.apache.spark.broadcast.Broadcast;
 import org.deeplearning4j.nn.api.Model;
-import org.nd4j.linalg.dataset.api.DataSet;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
 import org.prilora.parallel.Batches;
 import org.prilora.parallel.BadRowException;
@@ -100,11 +99,6 @@ public final class SparkPriLoraTrainer implements SyncTrainer {
             params.destroy();
         }
         return driver.apply(total);
-    }
-
-    @Override
-    public StepResult step(DataSet globalBatch) {
-        return step(Batches.toMulti(globalBatch));
     }
 
     /**
