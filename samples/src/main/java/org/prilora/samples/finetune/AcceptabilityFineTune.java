@@ -9,18 +9,16 @@ import org.prilora.samples.data.AcceptabilityData;
 import org.prilora.samples.data.LanguageToolAcceptability;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -83,17 +81,8 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--method", defaultValue = "prilora", converter = MethodConverter.class, paramLabel = "METHOD",
-            description = "prilora | lora | linear-unpruned | uniform-pruned | prilora-persistent | full | head-only "
-                    + "(default: ${DEFAULT-VALUE}). lora: uniform rank --lora-rank, no pruning; linear-unpruned and "
-                    + "uniform-pruned: the paper's two ablations; prilora-persistent: PERSISTENT_MASK pruning; full: "
-                    + "every weight trains (--full-lr); head-only: frozen encoder, classifier on mean-pooled embeddings.")
-    Method method;
-
-    @Option(names = "--train-size", defaultValue = DEFAULT_TRAIN_SIZE, paramLabel = "N",
-            description = "Training sentences drawn from the train split with the seed (see --balanced); 0 = the "
-                    + "whole split (default: ${DEFAULT-VALUE}).")
-    int trainSize;
+    @Mixin
+    RunOptions training;
 
     @Option(names = "--balanced", negatable = true, defaultValue = "false", fallbackValue = "true",
             description = "Draw the training sentences half acceptable, half unacceptable (default: ${DEFAULT-VALUE}: "
@@ -105,18 +94,6 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
             description = "Weigh each class's loss by n / (2 n_class) of the training sample (default: "
                     + "${DEFAULT-VALUE}); predictions are corrected back to the training split's class prior.")
     boolean classWeights;
-
-    @Option(names = "--epochs", defaultValue = DEFAULT_EPOCHS, paramLabel = "N",
-            description = "Passes over the training sentences, 1..1000 (default: ${DEFAULT-VALUE}).")
-    int epochs;
-
-    @Option(names = "--batch-size", defaultValue = DEFAULT_BATCH_SIZE, paramLabel = "N",
-            description = "Sentences per optimizer step, 1..1024 (default: ${DEFAULT-VALUE}).")
-    int batchSize;
-
-    @Option(names = "--lr", defaultValue = DEFAULT_LR, paramLabel = "RATE",
-            description = "Adam learning rate of adapters and classifier, in (0, 1) (default: ${DEFAULT-VALUE}).")
-    double lr;
 
     @Option(names = "--full-lr", defaultValue = DEFAULT_FULL_LR, paramLabel = "RATE",
             description = "Adam learning rate of full fine-tuning (--method full), in (0, 1) (default: ${DEFAULT-VALUE}, "
@@ -157,33 +134,9 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
             description = "REGROW (pruned entries may grow back) or PERSISTENT_MASK (default: ${DEFAULT-VALUE}).")
     PruningMode pruneMode;
 
-    @Option(names = "--seed", defaultValue = DEFAULT_SEED, paramLabel = "SEED",
-            description = "Seed of the sample, batch order and initialisation (default: ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = "--max-length", defaultValue = DEFAULT_MAX_LENGTH, paramLabel = "TOKENS",
-            description = "Maximum tokens per sentence incl. [CLS]/[SEP], 2..512; longer ones are truncated "
-                    + "(default: ${DEFAULT-VALUE}).")
-    int maxLength;
-
     @Option(names = "--out", defaultValue = "finetune-output", paramLabel = "DIR",
             description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out;
-
-    @Option(names = "--compare",
-            description = "Run every --compare-methods method with the same data, steps and --seeds; write compare.json, "
-                    + "compare.md and compare-loss.png to --out (paired differences against lora), each run under "
-                    + "--out/runs/.")
-    boolean compare;
-
-    @Option(names = "--compare-methods", split = ",", converter = MethodConverter.class, paramLabel = "METHOD",
-            defaultValue = "head-only,full,lora,prilora,linear-unpruned,uniform-pruned,prilora-persistent",
-            description = "Methods of --compare, comma-separated (default: ${DEFAULT-VALUE}).")
-    List<Method> compareMethods;
-
-    @Option(names = "--seeds", split = ",", defaultValue = "1,2,3,4,5", paramLabel = "SEED",
-            description = "Seeds for --compare, comma-separated, distinct (default: ${DEFAULT-VALUE}).")
-    List<Long> seeds;
 
     @Option(names = "--workers", defaultValue = "1", paramLabel = "N",
             description = "Synchronous data-parallel workers of an adapter run, one thread each, 1..64 (default: "
@@ -196,19 +149,9 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
                     + "--workers. Needs the samples/spark module (README \"Scale out\").")
     String spark;
 
-    @Option(names = "--resume",
-            description = "With --compare: reuse every run whose folder under --out/runs already holds a metrics.json "
-                    + "with exactly that run's settings (an interrupted compare continues where it stopped).")
-    boolean resume;
+    @Mixin
+    CompareOptions grid;
 
-    @Option(names = "--jobs", defaultValue = "1", paramLabel = "N",
-            description = "Runs of --compare trained at the same time, each on one thread, 1..64 (default: "
-                    + "${DEFAULT-VALUE}; 2 uses both cores of a 2-core machine). Results do not depend on it.")
-    int jobs;
-
-    @Option(names = "--skip-test",
-            description = "Evaluate the dev split only (for ablations: the test split stays unseen).")
-    boolean skipTest;
 
     private final PrintStream stdout;
     private String commandLine = "AcceptabilityFineTune";
@@ -260,24 +203,18 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
      * @throws ParameterException naming the option, the value and the allowed range
      */
     FineTuneSettings settings() {
-        check(trainSize >= 0, "--train-size", trainSize, "0 (whole train split) or a sentence count >= 1");
-        check(epochs >= 1 && epochs <= 1000, "--epochs", epochs, "1..1000");
-        check(batchSize >= 1 && batchSize <= 1024, "--batch-size", batchSize, "1..1024");
-        check(lr > 0 && lr < 1, "--lr", lr, "a number in (0, 1)");
+        training.check(spec);
+        grid.check(spec);
         check(fullLr > 0 && fullLr < 1, "--full-lr", fullLr, "a number in (0, 1)");
-        check(jobs >= 1 && jobs <= 64, "--jobs", jobs, "1..64");
         check(workers >= 1 && workers <= 64, "--workers", workers, "1..64");
         check(spark == null || workers == 1, "--workers", workers, "1 (the default) with --spark: the cluster's cores are the workers");
         check(spark == null || !spark.isBlank(), "--spark", "'" + spark + "'", "a Spark master URL such as local[2] or spark://host:7077");
-        check(compareMethods != null && !compareMethods.isEmpty() && new HashSet<>(compareMethods).size() == compareMethods.size(),
-                "--compare-methods", compareMethods, "one or more distinct methods");
         check(loraRank >= 1 && loraRank <= 384, "--lora-rank", loraRank, "1..384");
         check(alpha > 0 && Double.isFinite(alpha), "--alpha", alpha, "a finite number > 0");
         check(pruneFraction >= 0 && pruneFraction < 1, "--prune-fraction", pruneFraction, "[0, 1)");
         check(pruneInterval >= 1, "--prune-interval", pruneInterval, ">= 1");
         check(pruneStart >= 1, "--prune-start", pruneStart, ">= 1");
         check(emaBeta >= 0 && emaBeta < 1, "--ema-beta", emaBeta, "[0, 1)");
-        check(maxLength >= 2 && maxLength <= 512, "--max-length", maxLength, "2..512 (MiniLM has 512 positions)");
         try {
             int[] r = ranks.ranks(BLOCKS);
             for (int x : r) {
@@ -287,17 +224,13 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "Invalid value for option '--ranks': " + ranks
                     + " (allowed: 'start:end', 'r' or exactly " + BLOCKS + " comma-separated ranks, one per block)");
         }
-        check(seeds != null && !seeds.isEmpty(), "--seeds", seeds, "one or more comma-separated seeds");
-        check(new HashSet<>(seeds).size() == seeds.size(), "--seeds", seeds, "distinct seeds");
-        return new FineTuneSettings(method, seed, trainSize, epochs, batchSize, lr, fullLr, ranks, loraRank, alpha,
-                pruneFraction, pruneInterval, pruneStart, emaBeta, pruneMode, maxLength, !skipTest, balanced, classWeights);
+        return new FineTuneSettings(training.method, training.seed, training.trainSize, training.epochs,
+                training.batchSize, training.lr, fullLr, ranks, loraRank, alpha, pruneFraction, pruneInterval, pruneStart,
+                emaBeta, pruneMode, training.maxLength, !training.skipTest, balanced, classWeights);
     }
 
     private void check(boolean ok, String option, Object value, String allowed) {
-        if (!ok) {
-            throw new ParameterException(spec.commandLine(), "Invalid value for option '" + option + "': " + value
-                    + " (allowed: " + allowed + ")");
-        }
+        OptionChecks.check(spec, ok, option, value, allowed);
     }
 
     @Override
@@ -317,7 +250,7 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
             cluster = factory.connect(spark);
             stdout.println(cluster.describe());
         }
-        if ((cluster != null || workers > 1) && (compare || !method.usesAdapters())) {
+        if ((cluster != null || workers > 1) && (grid.compare || !training.method.usesAdapters())) {
             stdout.println("data-parallel training applies to the adapter methods; full and head-only runs train in this JVM");
         }
         try (ClusterBackend c = cluster) {
@@ -335,22 +268,13 @@ public final class AcceptabilityFineTune implements Callable<Integer> {
                 s.ranks(), Arrays.toString(s.ranks().ranks(BLOCKS)), prilora, s.loraRank(), lora,
                 ParameterBudget.head(weights.config(), 2),
                 prilora == lora ? "  (equal budget)" : "  (WARNING: budgets differ by " + (prilora - lora) + ")");
-        // several runs at once print log lines (each names its run) instead of bars redrawn in place
-        ProgressBars bars = compare && jobs > 1 ? new ProgressBars(false, stdout) : ProgressBars.forThisProcess();
+        ProgressBars bars = grid.bars(stdout); // several runs at once print log lines instead of bars redrawn in place
         try (FineTuneRunner runner = new FineTuneRunner(data, weights, bars, stdout, workers, cluster)) {
-            if (compare) {
-                List<RunResult> runs = CompareRuns.run(runner, s, compareMethods, seeds, jobs, out.resolve("runs"), stdout, resume,
-                        partial -> {
-                            try { // the report so far, so that an interrupted grid still leaves its finished runs
-                                CompareReport.write(out, partial, s, seeds, commandLine + "   [partial: " + partial.size()
-                                        + " of " + compareMethods.size() * seeds.size() + " runs]");
-                            } catch (IOException e) {
-                                throw new UncheckedIOException(e);
-                            }
-                        });
-                CompareReport.write(out, runs, s, seeds, commandLine);
+            if (grid.compare) {
+                List<RunResult> runs = grid.runGrid(runner, s, out, stdout, commandLine,
+                        (l, command) -> CompareReport.write(out, l, s, grid.seeds, command));
                 stdout.println();
-                stdout.print(CompareReport.markdown(runs, s, seeds, commandLine));
+                stdout.print(CompareReport.markdown(runs, s, grid.seeds, commandLine));
             } else {
                 runner.run(s, out);
             }

@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
 
 import org.apache.commons.math3.distribution.TDistribution;
@@ -80,9 +81,9 @@ public final class CompareReport {
      * @param runs all runs
      * @return method to its runs, only methods that ran
      */
-    static Map<Method, List<RunResult>> byMethod(List<RunResult> runs) {
-        Map<Method, List<RunResult>> m = new LinkedHashMap<>();
-        for (RunResult r : runs) {
+    static <R extends CompareRuns.Result> Map<Method, List<R>> byMethod(List<R> runs) {
+        Map<Method, List<R>> m = new LinkedHashMap<>();
+        for (R r : runs) {
             m.computeIfAbsent(r.settings().method(), k -> new ArrayList<>()).add(r);
         }
         return m;
@@ -112,14 +113,15 @@ public final class CompareReport {
          * @param metric    the metric of a run
          * @return the paired differences, or null when no seed has both
          */
-        static Paired of(List<RunResult> runs, Method method, Method reference, ToDoubleFunction<RunResult> metric) {
+        static <R extends CompareRuns.Result> Paired of(List<R> runs, Method method, Method reference,
+                                                        ToDoubleFunction<R> metric) {
             List<Long> seeds = new ArrayList<>();
             List<Double> d = new ArrayList<>();
-            for (RunResult r : runs) {
+            for (R r : runs) {
                 if (r.settings().method() != method) {
                     continue;
                 }
-                for (RunResult q : runs) {
+                for (R q : runs) {
                     if (q.settings().method() == reference && q.settings().seed() == r.settings().seed()) {
                         seeds.add(r.settings().seed());
                         d.add(metric.applyAsDouble(r) - metric.applyAsDouble(q));
@@ -160,7 +162,7 @@ public final class CompareReport {
     }
 
     /** The paired comparisons of the report: every method against LoRA, and PRILoRA against its two ablations. */
-    static List<Paired> pairs(List<RunResult> runs, ToDoubleFunction<RunResult> metric) {
+    static <R extends CompareRuns.Result> List<Paired> pairs(List<R> runs, ToDoubleFunction<R> metric) {
         List<Paired> l = new ArrayList<>();
         for (Method m : byMethod(runs).keySet()) {
             if (m != Method.LORA) {
@@ -179,7 +181,7 @@ public final class CompareReport {
         }
     }
 
-    static MeanStd stat(List<RunResult> runs, ToDoubleFunction<RunResult> f) {
+    static <R> MeanStd stat(List<R> runs, ToDoubleFunction<R> f) {
         return MeanStd.of(runs.stream().mapToDouble(f).toArray());
     }
 
@@ -293,25 +295,7 @@ public final class CompareReport {
             }
         }
 
-        List<RunResult> pruned = runs.stream().filter(r -> r.survival() != null).toList();
-        if (!pruned.isEmpty()) {
-            sb.append("\n**How much of a pruning survives** (fraction of exact zeros over all A entries; mean over "
-                    + "pruning steps and seeds):\n\n");
-            sb.append("| method | right after pruning | one step later | just before the next pruning | survival | at the end |\n");
-            sb.append("|---|---|---|---|---|---|\n");
-            for (Map.Entry<Method, List<RunResult>> e : byMethod(pruned).entrySet()) {
-                List<RunResult> l = e.getValue();
-                sb.append(String.format(Locale.ROOT, "| %s | %.4f | %.4f | %.4f | %.4f | %.4f |%n", e.getKey().cliName(),
-                        stat(l, r -> r.survival().afterPruning()).mean(),
-                        stat(l, r -> r.survival().afterOneStep()).mean(),
-                        stat(l, r -> r.survival().beforeNextPruning()).mean(),
-                        stat(l, r -> r.survival().survival()).mean(),
-                        stat(l, r -> r.survival().finalSparsity()).mean()));
-            }
-            sb.append("\nSurvival = zeros one step before the next pruning step / zeros right after a pruning step. "
-                    + "In REGROW mode Adam moves every pruned entry again at the next step; PERSISTENT_MASK keeps them "
-                    + "at 0.\n");
-        }
+        sb.append(survivalTable(runs, RunResult::survival));
 
         sb.append("\nPer seed (dev MCC / test MCC):\n\n");
         for (Map.Entry<Method, List<RunResult>> e : byMethod(runs).entrySet()) {
@@ -330,6 +314,54 @@ public final class CompareReport {
                 + "across seeds).\n");
         sb.append("\nCommand: `").append(command).append("`\n");
         return sb.toString();
+    }
+
+    /**
+     * The markdown table of how much of each pruning survives until the next one, per pruned method (mean over
+     * pruning steps and seeds); empty when no run pruned.
+     *
+     * @param runs     every run
+     * @param survival a run's survival figures, null for a run without pruning
+     * @return markdown text, starting with a blank line
+     */
+    static <R extends CompareRuns.Result> String survivalTable(List<R> runs, Function<R, SparsityTrace.Survival> survival) {
+        StringBuilder sb = new StringBuilder();
+        List<R> pruned = runs.stream().filter(r -> survival.apply(r) != null).toList();
+        if (!pruned.isEmpty()) {
+            sb.append("\n**How much of a pruning survives** (fraction of exact zeros over all A entries; mean over "
+                    + "pruning steps and seeds):\n\n");
+            sb.append("| method | right after pruning | one step later | just before the next pruning | survival | at the end |\n");
+            sb.append("|---|---|---|---|---|---|\n");
+            for (Map.Entry<Method, List<R>> e : byMethod(pruned).entrySet()) {
+                List<R> l = e.getValue();
+                sb.append(String.format(Locale.ROOT, "| %s | %.4f | %.4f | %.4f | %.4f | %.4f |%n", e.getKey().cliName(),
+                        stat(l, r -> survival.apply(r).afterPruning()).mean(),
+                        stat(l, r -> survival.apply(r).afterOneStep()).mean(),
+                        stat(l, r -> survival.apply(r).beforeNextPruning()).mean(),
+                        stat(l, r -> survival.apply(r).survival()).mean(),
+                        stat(l, r -> survival.apply(r).finalSparsity()).mean()));
+            }
+            sb.append("\nSurvival = zeros one step before the next pruning step / zeros right after a pruning step. "
+                    + "In REGROW mode Adam moves every pruned entry again at the next step; PERSISTENT_MASK keeps them "
+                    + "at 0.\n");
+        }
+        return sb.toString();
+    }
+
+    /** @return per method, the per-step loss averaged over its runs (up to the shortest run) */
+    static <R extends CompareRuns.Result> Map<String, double[]> meanLosses(List<R> runs, Function<R, double[]> losses) {
+        Map<String, double[]> mean = new LinkedHashMap<>();
+        for (Map.Entry<Method, List<R>> e : byMethod(runs).entrySet()) {
+            int steps = e.getValue().stream().mapToInt(r -> losses.apply(r).length).min().orElse(0);
+            double[] avg = new double[steps];
+            for (R r : e.getValue()) {
+                for (int i = 0; i < steps; i++) {
+                    avg[i] += losses.apply(r)[i] / e.getValue().size();
+                }
+            }
+            mean.put(e.getKey().cliName(), avg);
+        }
+        return mean;
     }
 
     static String bytes(double b) {
@@ -359,17 +391,7 @@ public final class CompareReport {
         json.put("command", command);
         Json.write(dir.resolve(JSON), json);
         AtomicFiles.write(dir.resolve(MARKDOWN), markdown(runs, settings, seeds, command).getBytes(StandardCharsets.UTF_8));
-        Map<String, double[]> mean = new LinkedHashMap<>();
-        for (Map.Entry<Method, List<RunResult>> e : byMethod(runs).entrySet()) {
-            int steps = e.getValue().stream().mapToInt(r -> r.losses().length).min().orElse(0);
-            double[] avg = new double[steps];
-            for (RunResult r : e.getValue()) {
-                for (int i = 0; i < steps; i++) {
-                    avg[i] += r.losses()[i] / e.getValue().size();
-                }
-            }
-            mean.put(e.getKey().cliName(), avg);
-        }
+        Map<String, double[]> mean = meanLosses(runs, RunResult::losses);
         AtomicFiles.write(dir.resolve(LOSS_CHART), RunOutputs.png(RunOutputs.lossChart("mean over seeds " + seeds, mean)));
     }
 }

@@ -52,7 +52,7 @@ import java.util.function.LongSupplier;
  * <p>Dev and test are evaluated once, after training. Outputs per run: the adapter file (head-only: the classifier
  * as safetensors), {@code metrics.json}, {@code loss.png} and (adapter methods) {@code ranks-sparsity.png}.
  */
-public final class FineTuneRunner implements AutoCloseable {
+public final class FineTuneRunner implements CompareRuns.Runner<RunResult>, AutoCloseable {
 
     /** Classpath resource of the MiniLM ONNX file (langchain4j's all-MiniLM-L6-v2 jar). */
     public static final String MODEL_RESOURCE = "all-minilm-l6-v2.onnx";
@@ -180,6 +180,7 @@ public final class FineTuneRunner implements AutoCloseable {
      * @return what was measured
      * @throws IOException if an output cannot be written
      */
+    @Override
     public RunResult run(FineTuneSettings s, Path outDir) throws IOException {
         Files.createDirectories(outDir);
         Nd4j.getRandom().setSeed(s.seed());
@@ -204,8 +205,21 @@ public final class FineTuneRunner implements AutoCloseable {
     }
 
     /** Warms the shared caches (tokenizer, encoded dev/test) before runs start on several threads. */
-    synchronized void prepare(int maxLength) {
-        devTest(maxLength);
+    @Override
+    public synchronized void prepare(FineTuneSettings shared) {
+        devTest(shared.maxLength());
+    }
+
+    /** {@inheritDoc} Here: yes, head-only runs share the cache of mean-pooled sentence embeddings. */
+    @Override
+    public boolean headOnlyFirst() {
+        return true;
+    }
+
+    /** {@inheritDoc} Reads {@code dir/metrics.json} ({@link RunOutputs#read}). */
+    @Override
+    public RunResult reuse(FineTuneSettings s, Path dir) throws IOException {
+        return RunOutputs.read(dir.resolve(RunOutputs.METRICS), s);
     }
 
     private RunResult runEncoder(FineTuneSettings s, ClassPrior prior, EncodedSplit train, EncodedSplit dev,

@@ -140,11 +140,7 @@ public final class RunOutputs {
                     dbl(p, "xnormMin"), dbl(p, "xnormMax"), num(p, "batchesSeen").longValue()));
         }
         Map<String, Object> data = (Map<String, Object>) m.get("data");
-        Map<String, Object> sv = (Map<String, Object>) m.get("pruningSurvival");
-        SparsityTrace.Survival survival = sv == null ? null : new SparsityTrace.Survival(
-                ((List<Number>) sv.get("pruningStepList")).stream().mapToInt(Number::intValue).toArray(),
-                dbl(sv, "zerosAfterPruning"), dbl(sv, "zerosBeforeNextPruning"), dbl(sv, "survival"),
-                dbl(sv, "zerosOneStepLater"), dbl(sv, "zerosAtEnd"));
+        SparsityTrace.Survival survival = readSurvival((Map<String, Object>) m.get("pruningSurvival"));
         return new RunResult(s, m.get("config") == null ? null : Json.toJson(m.get("config")),
                 num(data, "trainSentences").intValue(), num(data, "trainAcceptable").intValue(),
                 num(data, "devSentences").intValue(), num(data, "testSentences").intValue(),
@@ -153,6 +149,29 @@ public final class RunOutputs {
                 num(m, "adapterFileBytes").longValue(), num(m, "steps").intValue(), dbl(m, "trainSeconds"),
                 dbl(m, "trainCpuSeconds"), dbl(m, "evalSeconds"), doubles(m.get("losses")), doubles(m.get("stepSeconds")),
                 figures, num(m, "pruningSteps").longValue(), (String) m.get("classPrior"), survival);
+    }
+
+    /** @return the survival figures {@link #survival} wrote, or null for null */
+    @SuppressWarnings("unchecked")
+    static SparsityTrace.Survival readSurvival(Map<String, Object> sv) {
+        return sv == null ? null : new SparsityTrace.Survival(
+                ((List<Number>) sv.get("pruningStepList")).stream().mapToInt(Number::intValue).toArray(),
+                dbl(sv, "zerosAfterPruning"), dbl(sv, "zerosBeforeNextPruning"), dbl(sv, "survival"),
+                dbl(sv, "zerosOneStepLater"), dbl(sv, "zerosAtEnd"));
+    }
+
+    /** @return the values rounded to {@code digits} (NaN as null), for JSON */
+    static List<Double> rounded(double[] values, int digits) {
+        List<Double> l = new ArrayList<>(values.length);
+        for (double v : values) {
+            l.add(round(v, digits));
+        }
+        return l;
+    }
+
+    /** @return a JSON list of numbers (null as NaN) as an array */
+    static double[] readDoubles(Object list) {
+        return doubles(list);
     }
 
     private static Number num(Map<String, Object> m, String key) {

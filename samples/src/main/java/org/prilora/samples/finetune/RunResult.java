@@ -38,7 +38,8 @@ public record RunResult(FineTuneSettings settings, String configJson, int trainS
                         long trainableParams, long allParams, String adapterFile, long adapterFileBytes, int steps,
                         double trainSeconds, double trainCpuSeconds, double evalSeconds, double[] losses, double[] stepSeconds,
                         List<ModuleFigures> figures,
-                        long pruningSteps, String priorNote, SparsityTrace.Survival survival) {
+                        long pruningSteps, String priorNote, SparsityTrace.Survival survival)
+        implements CompareRuns.Result {
 
     /** Checks for nulls where a value is required. */
     public RunResult {
@@ -64,13 +65,7 @@ public record RunResult(FineTuneSettings settings, String configJson, int trainS
 
     /** @return median wall time of a step, NaN without steps */
     public double medianStepSeconds() {
-        if (stepSeconds.length == 0) {
-            return Double.NaN;
-        }
-        double[] s = stepSeconds.clone();
-        java.util.Arrays.sort(s);
-        int n = s.length;
-        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+        return TrainLoop.median(stepSeconds);
     }
 
     /** @return a one-line summary for the console */

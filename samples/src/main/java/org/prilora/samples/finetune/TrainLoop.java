@@ -134,6 +134,17 @@ final class TrainLoop {
                 "actual acceptable", c.tp(), c.fn(), "actual unacceptable", c.fp(), c.tn());
     }
 
+    /** @return the median of {@code a}, NaN when empty */
+    static double median(double[] a) {
+        if (a.length == 0) {
+            return Double.NaN;
+        }
+        double[] s = a.clone();
+        java.util.Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
     /** @return the mean of {@code a[from, to)}, NaN when empty */
     static double mean(double[] a, int from, int to) {
         double s = 0;

@@ -73,11 +73,11 @@ class AcceptabilityFineTuneCliTest {
         assertThat(s.fullLearningRate()).isEqualTo(Double.parseDouble(AcceptabilityFineTune.DEFAULT_FULL_LR));
         assertThat(parse("--balanced").balanced()).isTrue();
         AcceptabilityFineTune app = parsed();
-        assertThat(app.compare).isFalse();
-        assertThat(app.resume).isFalse();
-        assertThat(app.jobs).isEqualTo(1);
-        assertThat(app.seeds).containsExactly(1L, 2L, 3L, 4L, 5L);
-        assertThat(app.compareMethods).containsExactly(Method.HEAD_ONLY, Method.FULL, Method.LORA, Method.PRILORA,
+        assertThat(app.grid.compare).isFalse();
+        assertThat(app.grid.resume).isFalse();
+        assertThat(app.grid.jobs).isEqualTo(1);
+        assertThat(app.grid.seeds).containsExactly(1L, 2L, 3L, 4L, 5L);
+        assertThat(app.grid.compareMethods).containsExactly(Method.HEAD_ONLY, Method.FULL, Method.LORA, Method.PRILORA,
                 Method.LINEAR_UNPRUNED, Method.UNIFORM_PRUNED, Method.PRILORA_PERSISTENT);
         assertThat(app.out).isEqualTo(Path.of("finetune-output"));
     }
@@ -92,10 +92,10 @@ class AcceptabilityFineTuneCliTest {
         FineTuneSettings s = app.settings();
         assertThat(s).isEqualTo(new FineTuneSettings(Method.LORA, 9, 100, 2, 8, 5e-4, 3e-5, RankSchedule.linear(2, 6), 4,
                 8, 0.5, 50, 5, 0.99, PruningMode.PERSISTENT_MASK, 32, false, true, true));
-        assertThat(app.jobs).isEqualTo(2);
-        assertThat(app.compareMethods).containsExactly(Method.LORA, Method.FULL);
-        assertThat(app.compare).isTrue();
-        assertThat(app.seeds).containsExactly(4L, 5L, 6L);
+        assertThat(app.grid.jobs).isEqualTo(2);
+        assertThat(app.grid.compareMethods).containsExactly(Method.LORA, Method.FULL);
+        assertThat(app.grid.compare).isTrue();
+        assertThat(app.grid.seeds).containsExactly(4L, 5L, 6L);
         assertThat(app.out).isEqualTo(Path.of("x/y"));
     }
 
