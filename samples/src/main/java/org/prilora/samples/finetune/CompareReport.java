@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -131,14 +132,24 @@ public final class CompareReport {
             if (d.isEmpty()) {
                 return null;
             }
-            double[] diffs = d.stream().mapToDouble(Double::doubleValue).toArray();
+            return of(method, reference, seeds.stream().mapToLong(Long::longValue).toArray(),
+                    d.stream().mapToDouble(Double::doubleValue).toArray());
+        }
+
+        /**
+         * @param method    the method
+         * @param reference the reference method
+         * @param seeds     the seeds of the differences
+         * @param diffs     per seed, the method's metric minus the reference's (at least one)
+         * @return the mean difference, its 95 % Student-t interval and the sign count
+         */
+        static Paired of(Method method, Method reference, long[] seeds, double[] diffs) {
             MeanStd ms = MeanStd.of(diffs);
             double half = diffs.length < 2 ? Double.NaN
                     : new TDistribution(diffs.length - 1).inverseCumulativeProbability(0.975) * ms.std() / Math.sqrt(diffs.length);
-            int pos = (int) d.stream().filter(x -> x > 0).count();
-            int neg = (int) d.stream().filter(x -> x < 0).count();
-            return new Paired(method, reference, seeds.stream().mapToLong(Long::longValue).toArray(), diffs, ms.mean(),
-                    ms.mean() - half, ms.mean() + half, pos, neg);
+            int pos = (int) Arrays.stream(diffs).filter(x -> x > 0).count();
+            int neg = (int) Arrays.stream(diffs).filter(x -> x < 0).count();
+            return new Paired(method, reference, seeds, diffs, ms.mean(), ms.mean() - half, ms.mean() + half, pos, neg);
         }
 
         /** @return e.g. {@code +0.012 [−0.004, +0.028], 4 of 5 ahead} */
